@@ -1,0 +1,378 @@
+// One person's life with Latchkey, clicked through in a real Chromium. The tests run in order
+// and share the account: each later step needs the earlier ones, and is skipped (not failed)
+// when one of them broke, so the first failure is the one to read.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { launch, openPage, Authenticators, shot, BASE_URL } from "./lib/browser.mjs";
+import { AuthenticatorApp } from "./lib/totp.mjs";
+
+const me = {
+  username: `e2e-${randomBytes(4).toString("hex")}@example.test`,
+  password: `correct horse ${randomBytes(6).toString("hex")}`,
+  app: null, // AuthenticatorApp once registered
+  codes: [], // current recovery codes, unused first
+  oldCodes: [],
+};
+
+let browser;
+let page;
+let keys;
+let broken = null;
+
+before(async () => {
+  browser = await launch();
+  ({ page } = await openPage(browser));
+  keys = await Authenticators.attach(page);
+  await keys.add("yubikey", "usb");
+  await keys.add("laptop", "internal");
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+/** A journey step: skipped when an earlier one failed; screenshots the page when it fails. */
+function step(name, fn) {
+  test(name, async (t) => {
+    if (broken) {
+      t.skip(`needs the earlier step "${broken}"`);
+      return;
+    }
+    try {
+      await fn(t);
+      assert.deepEqual(page.problems, [], "the page logged errors");
+    } catch (e) {
+      broken = name;
+      await shot(page, `FAILED ${name}`).catch(() => {});
+      throw e;
+    }
+  });
+}
+
+// What a person does -------------------------------------------------------------------------
+
+const heading = (text) => page.getByRole("heading", { level: 1, name: text });
+const dialog = () => page.getByRole("dialog");
+
+async function expectHeading(text) {
+  await heading(text).waitFor();
+}
+
+async function signIn(password = me.password) {
+  await page.goto(`${BASE_URL}/#/sign-in`);
+  await expectHeading("Sign in");
+  await page.getByLabel("Username").fill(me.username);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+async function signOut() {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expectHeading("Sign in");
+  await page.getByText("You signed out.").waitFor();
+}
+
+/** On "Confirm it's you": switch to a method unless it is already the one shown. */
+async function chooseMethod(label) {
+  await expectHeading("Confirm it's you");
+  const shown = page.getByRole("heading", { level: 2, name: label });
+  if (!(await shown.isVisible())) {
+    await page.getByRole("navigation", { name: "Other ways to sign in" }).getByRole("button", { name: label }).click();
+    await shown.waitFor();
+  }
+}
+
+function deviceItems() {
+  return page.locator('[data-testid="device"]');
+}
+
+async function deviceNames() {
+  return deviceItems().locator(".item-title").allTextContents();
+}
+
+async function readCodes(scope) {
+  const codes = await scope.getByTestId("recovery-code").allTextContents();
+  assert.equal(codes.length, 10, "ten recovery codes are shown");
+  for (const c of codes) assert.match(c, /^[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{5}$/);
+  assert.equal(new Set(codes).size, 10, "the codes differ");
+  return codes;
+}
+
+async function registerAuthenticatorApp(where, { name, expectCodes }) {
+  const secretText = await dialog().getByTestId("totp-secret").textContent();
+  assert.match(secretText.replace(/\s+/g, ""), /^[A-Z2-7]{32}$/, "a 160-bit base32 secret is shown");
+  await dialog().getByRole("img", { name: /QR code/ }).waitFor();
+  me.app = new AuthenticatorApp(secretText);
+  await shot(page, `${where} authenticator app QR`);
+
+  const codeBox = dialog().getByLabel("6-digit code from the app");
+  await codeBox.fill(me.app.wrongCode());
+  await dialog().getByRole("button", { name: "Add authenticator app" }).click();
+  await dialog().getByRole("alert").getByText("That code isn't right").waitFor();
+  await shot(page, `${where} authenticator app wrong code`);
+
+  await codeBox.fill(await me.app.code());
+  if (name) await dialog().getByRole("textbox", { name: /^Name/ }).fill(name);
+  await dialog().getByRole("button", { name: "Add authenticator app" }).click();
+  await dialog().waitFor({ state: "detached" });
+  if (expectCodes) {
+    await expectHeading("Save your recovery codes");
+  }
+}
+
+// The journeys -------------------------------------------------------------------------------
+
+step("sign up and land on the setup-required step", async () => {
+  await page.goto(`${BASE_URL}/`);
+  await expectHeading("Sign in");
+  await shot(page, "sign in");
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await expectHeading("Create your account");
+  await page.getByLabel("Username").fill(me.username);
+  await page.getByLabel("Password", { exact: true }).fill(me.password);
+  await page.getByLabel("Confirm password").fill(`${me.password}x`);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("alert").getByText("The two passwords don't match.").waitFor();
+  await shot(page, "sign up passwords differ");
+  await page.getByLabel("Confirm password").fill(me.password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expectHeading("Set up two-step verification");
+  assert.ok(!page.url().includes(me.password), "no secret in the URL");
+  await shot(page, "setup required");
+});
+
+step("register the authenticator app and get the recovery codes", async () => {
+  await page.locator(".choice", { hasText: "Authenticator app" }).getByRole("button", { name: "Set up" }).click();
+  await registerAuthenticatorApp("setup", { expectCodes: true });
+  me.codes = await readCodes(page);
+  await shot(page, "first recovery codes");
+
+  const download = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Download .txt" }).click();
+  const file = await download;
+  assert.equal(file.suggestedFilename(), "latchkey-recovery-codes.txt");
+  const text = await (await file.createReadStream()).toArray().then((c) => Buffer.concat(c).toString("utf8"));
+  for (const c of me.codes) assert.ok(text.includes(c), "the download holds every code");
+
+  await page.getByRole("button", { name: "Copy codes" }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), me.codes.join("\n"));
+
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByRole("alert").getByText("Confirm that you've saved").waitFor();
+  await page.getByLabel("I've saved my recovery codes somewhere safe.").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+  await expectHeading("Sign-in & security");
+  assert.equal(await deviceItems().count(), 1);
+  assert.match(await page.getByTestId("codes-remaining").textContent(), /^10 of 10 codes left/);
+  await shot(page, "settings with one device");
+});
+
+step("rename the authenticator app", async () => {
+  const [name] = await deviceNames();
+  await page.getByRole("button", { name: `Edit ${name}` }).click();
+  await dialog().getByRole("heading", { name: "Edit authenticator app" }).waitFor();
+  await shot(page, "edit device dialog (last device)");
+  await dialog().getByText("This is your only device.").waitFor();
+  await dialog().getByRole("textbox", { name: /^Name/ }).fill("Work phone");
+  await dialog().getByRole("button", { name: "Save name" }).click();
+  await dialog().waitFor({ state: "detached" });
+  await page.locator(".item-title", { hasText: "Work phone" }).waitFor();
+  assert.deepEqual(await deviceNames(), ["Work phone"]);
+});
+
+step("add two security keys", async () => {
+  const register = page.locator(".methods li", { hasText: "Security key or passkey" }).getByRole("button", { name: "Register" });
+
+  await keys.only("yubikey");
+  await register.click();
+  await dialog().getByRole("heading", { name: "Add a security key or passkey" }).waitFor();
+  await dialog().getByRole("textbox", { name: /^Name/ }).fill("YubiKey");
+  await shot(page, "add security key dialog");
+  await dialog().getByRole("button", { name: "Continue" }).click();
+  await dialog().waitFor({ state: "detached" });
+  await page.locator(".item-title", { hasText: "YubiKey" }).waitFor();
+  assert.equal((await keys.credentials("yubikey")).length, 1, "the YubiKey holds one credential");
+
+  await keys.only("laptop");
+  await register.click();
+  await dialog().getByRole("textbox", { name: /^Name/ }).fill("Laptop passkey");
+  await dialog().getByRole("button", { name: "Continue" }).click();
+  await dialog().waitFor({ state: "detached" });
+  await page.locator(".item-title", { hasText: "Laptop passkey" }).waitFor();
+  assert.equal((await keys.credentials("laptop")).length, 1, "the laptop holds one credential");
+
+  const names = await deviceNames();
+  assert.deepEqual([...names].sort(), ["Laptop passkey", "Work phone", "YubiKey"]);
+  // The authenticator app is at its max of one: its Register button says why it is off.
+  const totpRow = page.locator(".methods li", { hasText: "Authenticator app" });
+  assert.ok(await totpRow.getByRole("button", { name: "Register" }).isDisabled());
+  await totpRow.getByText("You already have an authenticator app.").waitFor();
+  await shot(page, "settings with three devices");
+});
+
+step("regenerate recovery codes; an old one is refused at sign-in", async () => {
+  await page.getByRole("button", { name: "Regenerate" }).click();
+  await dialog().getByRole("heading", { name: "Generate new recovery codes?" }).waitFor();
+  await shot(page, "regenerate confirmation");
+  await dialog().getByRole("button", { name: "Generate new codes" }).click();
+  await dialog().getByRole("heading", { name: "Your new recovery codes" }).waitFor();
+  me.oldCodes = me.codes;
+  me.codes = await readCodes(dialog());
+  assert.ok(!me.codes.some((c) => me.oldCodes.includes(c)), "all codes are new");
+  await shot(page, "new recovery codes");
+  await dialog().getByRole("button", { name: "Done" }).click();
+  await dialog().waitFor({ state: "detached" });
+  assert.match(await page.getByTestId("codes-remaining").textContent(), /^10 of 10/);
+
+  await signOut();
+  await signIn();
+  await chooseMethod("Use a recovery code");
+  await page.getByLabel("Recovery code").fill(me.oldCodes[0].toUpperCase());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.getByRole("alert").getByText("That recovery code isn't valid").waitFor();
+  await shot(page, "old recovery code refused");
+  await page.getByLabel("Recovery code").fill(me.codes.shift());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expectHeading("Sign-in & security");
+  await page.getByText("You have 9 recovery codes left.").waitFor();
+  assert.match(await page.getByTestId("codes-remaining").textContent(), /^9 of 10/);
+});
+
+step("remove a security key: wrong password, then the right one", async () => {
+  await page.getByRole("button", { name: "Edit Laptop passkey" }).click();
+  await dialog().getByRole("heading", { name: "Edit security key or passkey" }).waitFor();
+  assert.equal(await dialog().getByText("This is your only device.").count(), 0, "no last-device warning with three devices");
+  await dialog().getByLabel("Your password").fill("not my password");
+  await dialog().getByRole("button", { name: "Remove device" }).click();
+  await dialog().getByRole("alert").getByText("That password isn't right").waitFor();
+  await shot(page, "remove device wrong password");
+  await dialog().getByLabel("Your password").fill(me.password);
+  await dialog().getByRole("button", { name: "Remove device" }).click();
+  await dialog().waitFor({ state: "detached" });
+  await page.locator(".item-title", { hasText: "Laptop passkey" }).waitFor({ state: "detached" });
+  assert.deepEqual([...(await deviceNames())].sort(), ["Work phone", "YubiKey"]);
+});
+
+step("security activity reads as sentences", async () => {
+  const activity = page.locator("section", { has: page.getByRole("heading", { name: "Recent security activity" }) });
+  await activity.getByText("You generated new recovery codes.").first().waitFor();
+  await activity.getByText("A recovery code was used to sign in.").waitFor();
+  await activity.getByText("You removed").first().waitFor();
+  await activity.getByText("You renamed").first().waitFor();
+  const text = await activity.textContent();
+  assert.ok(!/[{}"]|_/.test(text.replace(/“[^”]*”/g, "")), `no raw event names or JSON: ${text}`);
+  await activity.scrollIntoViewIfNeeded();
+  await shot(page, "settings full page with activity");
+});
+
+step("sign out; a wrong password reads as a sentence", async () => {
+  await signOut();
+  await shot(page, "signed out");
+  await signIn("wrong password!");
+  await page.getByRole("alert").getByText("That username and password don't match.").waitFor();
+  assert.ok(!(await page.getByRole("alert").textContent()).includes("{"), "no raw JSON");
+  await shot(page, "sign in wrong password");
+});
+
+step("sign in with the authenticator app", async () => {
+  await signIn();
+  await chooseMethod("Enter a code from your authenticator app");
+  await shot(page, "second step: authenticator app");
+  await page.getByLabel("6-digit code").fill(me.app.wrongCode());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.getByRole("alert").getByText("That code isn't right").waitFor();
+  await page.getByLabel("6-digit code").fill(await me.app.code());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expectHeading("Sign-in & security");
+  await signOut();
+});
+
+step("sign in with a security key", async () => {
+  await keys.only("yubikey");
+  await signIn();
+  await chooseMethod("Use a security key or passkey");
+  await shot(page, "second step: security key");
+  await page.getByRole("button", { name: "Use security key" }).click();
+  await expectHeading("Sign-in & security");
+  const yubikey = deviceItems().filter({ hasText: "YubiKey" });
+  await yubikey.getByText("Last used").waitFor();
+  await signOut();
+});
+
+step("sign in with a recovery code", async () => {
+  await signIn();
+  await chooseMethod("Use a recovery code");
+  await shot(page, "second step: recovery code");
+  await page.getByLabel("Recovery code").fill(me.codes.shift().replace(/-/g, " "));
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expectHeading("Sign-in & security");
+  await page.getByText("You have 8 recovery codes left.").waitFor();
+  await signOut();
+});
+
+// TODO(push-agent): sign in with a push notification. Needs the real push-agent enrolled
+// against the dev server (SNS delivery through moto to the agent's endpoint), which does not
+// exist yet. The page side is built: "Get a push notification" shows the number, polls
+// /v1/login/push/status every 2 s, counts down to expires_at and offers "Resend".
+test.skip("sign in with a push notification (TODO: needs the real push-agent)", () => {});
+
+step("remove every device; the next sign-in asks for setup", async () => {
+  await signIn();
+  await chooseMethod("Use a security key or passkey");
+  await page.getByRole("button", { name: "Use security key" }).click();
+  await expectHeading("Sign-in & security");
+
+  for (let left = await deviceItems().count(); left > 0; left -= 1) {
+    const [name] = await deviceNames();
+    await page.getByRole("button", { name: `Edit ${name}` }).click();
+    if (left === 1) {
+      await dialog().getByText("This is your only device.").waitFor();
+      await shot(page, "remove last device warning");
+    }
+    await dialog().getByLabel("Your password").fill(me.password);
+    await dialog().getByRole("button", { name: "Remove device" }).click();
+    await dialog().waitFor({ state: "detached" });
+    await page.locator('[data-testid="device"] .item-title', { hasText: name }).waitFor({ state: "detached" });
+  }
+  await page.getByText("You have no devices left").waitFor();
+  await shot(page, "settings with no devices");
+  await signOut();
+  await signIn();
+  await expectHeading("Set up two-step verification");
+});
+
+step("turn two-step verification off and back on", async () => {
+  // Setup scope allows only registration: add the app again to reach settings.
+  await page.locator(".choice", { hasText: "Authenticator app" }).getByRole("button", { name: "Set up" }).click();
+  await registerAuthenticatorApp("again", { name: "Phone again", expectCodes: false });
+  await expectHeading("Sign-in & security"); // codes still exist, so none are shown again
+
+  await page.getByRole("button", { name: "Turn off" }).click();
+  await dialog().getByRole("heading", { name: "Turn off two-step verification?" }).waitFor();
+  await dialog().getByText("Your account will be protected by your password alone.").waitFor();
+  await shot(page, "turn off confirmation");
+  await dialog().getByLabel("Your password").fill(me.password);
+  await dialog().getByRole("button", { name: "Turn off two-step verification" }).click();
+  await dialog().waitFor({ state: "detached" });
+  await page.getByText("Two-step verification is off. Anyone who learns your password").waitFor();
+  await shot(page, "settings with MFA off");
+
+  await signOut();
+  await signIn();
+  await expectHeading("Sign-in & security"); // password alone
+
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await dialog().getByLabel("Your password").fill(me.password);
+  await dialog().getByRole("button", { name: "Turn on two-step verification" }).click();
+  await dialog().waitFor({ state: "detached" });
+  await page.getByText("Two-step verification is on.", { exact: true }).waitFor();
+
+  await signOut();
+  await signIn();
+  await chooseMethod("Enter a code from your authenticator app");
+  await page.getByLabel("6-digit code").fill(await me.app.code());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expectHeading("Sign-in & security");
+  await signOut();
+});

@@ -1,0 +1,118 @@
+// Chromium (Debian's /usr/bin/chromium) driven by playwright-core, plus CDP virtual
+// authenticators and a screenshot helper that saves each state at desktop and phone widths.
+import { mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ARTIFACTS = process.env.E2E_ARTIFACTS || join(here, "..", "artifacts");
+// WebAuthn needs a hostname as RP id: always localhost, never 127.0.0.1.
+export const BASE_URL = (process.env.E2E_BASE_URL || "http://localhost:8091").replace(/\/+$/, "");
+
+export const DESKTOP = { width: 1280, height: 860 };
+export const PHONE = { width: 360, height: 760 };
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.E2E_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+}
+
+/** A fresh context and page; console errors and failed requests are collected in page.problems. */
+export async function openPage(browser) {
+  const context = await browser.newContext({ viewport: DESKTOP, locale: "en-US", timezoneId: "UTC" });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE_URL });
+  const page = await context.newPage();
+  page.setDefaultTimeout(Number(process.env.E2E_TIMEOUT_MS || 15000));
+  page.problems = [];
+  page.on("pageerror", (e) => page.problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    // The browser itself logs every 4xx answer; those are expected (wrong codes, passwords).
+    if (m.type() === "error" && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+      page.problems.push(`console: ${m.text()}`);
+    }
+  });
+  return { context, page };
+}
+
+/** Two-sided virtual authenticator control through the Chrome DevTools Protocol. */
+export class Authenticators {
+  static async attach(page) {
+    const a = new Authenticators();
+    a.cdp = await page.context().newCDPSession(page);
+    await a.cdp.send("WebAuthn.enable", { enableUI: false });
+    a.ids = new Map();
+    return a;
+  }
+
+  async add(name, transport) {
+    const { authenticatorId } = await this.cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: {
+        protocol: "ctap2",
+        transport,
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    this.ids.set(name, authenticatorId);
+    return authenticatorId;
+  }
+
+  /** Only `name` answers the next ceremony (the others never see a touch). */
+  async only(name) {
+    for (const [n, id] of this.ids) {
+      await this.cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId: id, enabled: n === name });
+    }
+  }
+
+  async credentials(name) {
+    const { credentials } = await this.cdp.send("WebAuthn.getCredentials", { authenticatorId: this.ids.get(name) });
+    return credentials;
+  }
+}
+
+let shotCounter = 0;
+const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+
+/**
+ * Saves the current state as NN-name.desktop.png and NN-name.phone.png (full page).
+ * Also checks that nothing spills sideways at either width.
+ */
+export async function shot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  shotCounter += 1;
+  const base = `${String(shotCounter).padStart(2, "0")}-${slug(name)}`;
+  await settle(page);
+  await page.screenshot({ path: join(ARTIFACTS, `${base}.desktop.png`), fullPage: true });
+  const original = page.viewportSize();
+  await page.setViewportSize(PHONE);
+  await settle(page);
+  const overflow = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const bad = [];
+    for (const el of document.querySelectorAll("body *")) {
+      const r = el.getBoundingClientRect();
+      if (r.width && (r.right > w + 1 || r.left < -1) && !el.closest(".visually-hidden, .skip-link")) {
+        bad.push(`${el.tagName.toLowerCase()}.${el.className || ""} ${Math.round(r.left)}..${Math.round(r.right)}`);
+      }
+    }
+    return bad.slice(0, 5);
+  });
+  await page.screenshot({ path: join(ARTIFACTS, `${base}.phone.png`), fullPage: true });
+  await page.setViewportSize(original || DESKTOP);
+  await settle(page);
+  if (overflow.length) throw new Error(`content spills past 360 px in "${name}": ${overflow.join("; ")}`);
+  return base;
+}
+
+async function settle(page) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}

@@ -1,0 +1,56 @@
+// Human sentences for GET /v1/mfa/events.
+
+import { h, icon, timeEl } from "./ui.js";
+import { methodLabel } from "./methods.js";
+
+function detailObject(detail) {
+  if (!detail) return {};
+  if (typeof detail === "object") return detail;
+  return { text: String(detail) };
+}
+
+function deviceRef(ev, devicesById) {
+  const d = ev.device_id && devicesById.get(ev.device_id);
+  const detail = detailObject(ev.detail);
+  const name = (d && d.name) || detail.name || detail.device_name;
+  const type = (d && d.type) || detail.type || detail.device_type;
+  if (name) return `“${name}”`;
+  if (type) return `a ${methodLabel(type).toLowerCase()}`;
+  return "a device";
+}
+
+function viaMethod(ev) {
+  const detail = detailObject(ev.detail);
+  const m = detail.method || detail.text;
+  const known = { webauthn: "a security key", totp: "an authenticator app", push: "a push notification", recovery_code: "a recovery code", password: "a password only" };
+  return m && known[m] ? ` with ${known[m]}` : "";
+}
+
+export function describeEvent(ev, devicesById = new Map()) {
+  switch (ev.type) {
+    case "login_succeeded": return { icon: "signIn", text: `You signed in${viaMethod(ev)}.` };
+    case "login_failed": return { icon: "warning", warn: true, text: "Someone tried to sign in with a wrong password." };
+    case "second_factor_failed": return { icon: "warning", warn: true, text: `A sign-in was stopped at the second step${viaMethod(ev)}.` };
+    case "device_added": return { icon: "key", text: `You added ${deviceRef(ev, devicesById)}.` };
+    case "device_renamed": return { icon: "pencil", text: `You renamed ${deviceRef(ev, devicesById)}.` };
+    case "device_removed": return { icon: "trash", text: `You removed ${deviceRef(ev, devicesById)}.` };
+    case "recovery_codes_generated": return { icon: "refresh", text: "You generated new recovery codes. The old ones stopped working." };
+    case "recovery_code_used": return { icon: "recovery", text: "A recovery code was used to sign in." };
+    case "push_denied": return { icon: "push", warn: true, text: "A push sign-in request was denied on your device." };
+    case "mfa_enabled": return { icon: "shield", text: "You turned on two-step verification." };
+    case "mfa_disabled": return { icon: "shieldOff", warn: true, text: "You turned off two-step verification." };
+    default: return { icon: "info", text: "A security setting changed." };
+  }
+}
+
+export function eventsList(events, devices) {
+  const byId = new Map((devices || []).map((d) => [d.id, d]));
+  if (!events.length) return h("p", { class: "empty" }, "No activity yet.");
+  return h("ul", { class: "list events" }, events.map((ev) => {
+    const d = describeEvent(ev, byId);
+    return h("li", {},
+      h("span", { class: "item-icon" }, icon(d.icon)),
+      h("div", { class: "item-body" }, h("p", {}, d.text)),
+      timeEl(ev.at));
+  }));
+}
