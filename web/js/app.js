@@ -59,6 +59,7 @@ function currentRoute() {
 function showAccount(show) {
   accountBox.hidden = !show;
   accountName.textContent = show && ctx.state.username ? ctx.state.username : "";
+  accountName.title = accountName.textContent;
 }
 
 async function ensureUsername() {
@@ -132,7 +133,9 @@ signOutBtn.addEventListener("click", async () => {
     signOutBtn.disabled = false;
   }
   clearSession();
+  document.getElementById("toasts").replaceChildren();
   ctx.state.username = null;
+  ctx.state.knownDevices = null;
   ctx.state.pending = null;
   ctx.flash("You signed out.", "ok");
   ctx.navigate("sign-in");

@@ -1,11 +1,11 @@
 // Sign up, sign in, the second step, the setup-required step and the first recovery codes.
 
-import { api, setSession, setScope } from "./api.js";
+import { api, setSession, setScope, clearSession } from "./api.js";
 import { errorMessage } from "./errors.js";
 import { h, icon, field, errorBox, busy, mmss, toast } from "./ui.js";
 import { METHODS } from "./methods.js";
 import { getAssertion, supported as webauthnSupported } from "./webauthn.js";
-import { startRegistration } from "./register.js";
+import { startRegistration, codesAfterPushEnroll } from "./register.js";
 import { codesBlock } from "./codes.js";
 
 /** Acts on an answer of POST /v1/login (or a second-factor answer). */
@@ -373,15 +373,19 @@ export async function renderSetup(ctx, root) {
     try {
       const me = await api.me();
       setScope(me.scope);
-      if (me.scope === "full") {
-        const now = await api.mfa();
-        if (!now.recovery_codes || now.recovery_codes.remaining === 0) {
-          // A push device enrolls through the app, so its first-device codes never reach us: make them now.
-          const fresh = await api.regenerateCodes();
-          ctx.state.freshCodes = { codes: fresh.codes, generated_at: fresh.generated_at };
-          ctx.navigate("recovery-codes");
-          return;
-        }
+      if (me.scope !== "full") {
+        // The device enrolled from the app but this session stayed in setup: sign in afresh.
+        await api.logout().catch(() => {});
+        clearSession();
+        ctx.flash("Your device was added. Sign in again to continue.", "ok");
+        ctx.navigate("sign-in");
+        return;
+      }
+      const fresh = await codesAfterPushEnroll(res);
+      if (fresh) {
+        ctx.state.freshCodes = { codes: fresh.codes, generated_at: fresh.generated_at };
+        ctx.navigate("recovery-codes");
+        return;
       }
     } catch (e) {
       err.set(errorMessage(e));

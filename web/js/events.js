@@ -43,13 +43,14 @@ export function describeEvent(ev, devicesById = new Map()) {
   }
 }
 
-export function eventsList(events, devices) {
-  const byId = new Map((devices || []).map((d) => [d.id, d]));
+/** devices: the current ones; known: id → {name, type} of devices seen earlier (removed ones). */
+export function eventsList(events, devices, known = new Map()) {
+  const byId = new Map([...known, ...(devices || []).map((d) => [d.id, d])]);
   if (!events.length) return h("p", { class: "empty" }, "No activity yet.");
   return h("ul", { class: "list events" }, events.map((ev) => {
     const d = describeEvent(ev, byId);
     return h("li", {},
-      h("span", { class: "item-icon" }, icon(d.icon)),
+      h("span", { class: d.warn ? "item-icon warn" : "item-icon" }, icon(d.icon)),
       h("div", { class: "item-body" }, h("p", {}, d.text)),
       timeEl(ev.at));
   }));

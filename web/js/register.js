@@ -65,7 +65,6 @@ export function registerTotp({ onDone }) {
     const expiry = h("span", { class: "hint" });
     const submit = h("button", { type: "submit", class: "btn" }, "Add authenticator app");
     const form = h("form", { novalidate: true },
-      err.el,
       h("ol", { class: "steps" },
         h("li", {}, "Open your authenticator app and choose to add an account."),
         h("li", {}, "Scan the QR code, or type the setup key."),
@@ -80,7 +79,7 @@ export function registerTotp({ onDone }) {
               onclick: () => copyText(secret, "Setup key copied") }, icon("copy"))),
           h("p", { class: "hint" }, "Time-based, 6 digits, every 30 seconds."),
           expiry)),
-      code.wrap, name.wrap,
+      err.el, code.wrap, name.wrap,
       h("div", { class: "actions end" },
         h("button", { type: "button", class: "btn btn-secondary", onclick: origClose }, "Cancel"), submit));
     stop = countdown(reg.expires_at, (left) => {
@@ -254,7 +253,8 @@ export function registerPush({ onDone }) {
         if (added) {
           stopAll();
           dlg.close();
-          onDone({ device: added, push: true });
+          // The server's clock: a registration lives 10 minutes from its start.
+          onDone({ device: added, push: true, startedAt: Date.parse(reg.expires_at) - 10 * 60 * 1000 });
           return;
         }
       } catch (e) {
@@ -284,4 +284,18 @@ export function startRegistration(type, opts) {
   if (type === "webauthn") return registerWebauthn(opts);
   if (type === "push") return registerPush(opts);
   throw new Error(`unknown method ${type}`);
+}
+
+/**
+ * A push device enrolls through the app, so when it is the first device the recovery codes made
+ * for it never reach this page. Returns a fresh set to show (the unseen ones are replaced) when
+ * there are none, or when they were made during this enrollment; else null.
+ */
+export async function codesAfterPushEnroll(res) {
+  if (!res || !res.push) return null;
+  const mfa = await api.mfa();
+  const rc = mfa.recovery_codes || { remaining: 0 };
+  const madeNow = rc.generated_at && Date.parse(rc.generated_at) >= res.startedAt - 60 * 1000;
+  if (rc.remaining > 0 && !madeNow) return null;
+  return api.regenerateCodes();
 }

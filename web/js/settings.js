@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { errorMessage } from "./errors.js";
 import { h, icon, field, errorBox, busy, openDialog, toast, formatDate, relativeTime, timeEl } from "./ui.js";
 import { METHODS, methodLabel, methodIcon } from "./methods.js";
-import { startRegistration } from "./register.js";
+import { startRegistration, codesAfterPushEnroll } from "./register.js";
 import { codesBlock } from "./codes.js";
 import { eventsList } from "./events.js";
 
@@ -16,6 +16,9 @@ export async function renderSettings(ctx, root) {
     api.events().catch(() => null),
   ]);
   const refresh = () => ctx.rerender();
+  // Remember names of devices seen in this tab, so activity about a removed one still names it.
+  ctx.state.knownDevices = ctx.state.knownDevices || new Map();
+  for (const d of mfa.devices || []) ctx.state.knownDevices.set(d.id, { name: d.name, type: d.type });
 
   const flash = ctx.takeFlash();
   const page = h("div", { dataset: { view: "settings" } },
@@ -31,7 +34,7 @@ export async function renderSettings(ctx, root) {
     recoveryCard(ctx, mfa, refresh),
     methodsCard(ctx, mfa, refresh),
     mfaToggleCard(ctx, mfa, refresh),
-    activityCard(events, mfa));
+    activityCard(events, mfa, ctx.state.knownDevices));
   root.replaceChildren(page);
   return null;
 }
@@ -199,9 +202,19 @@ function regenerate(ctx, rc, refresh) {
 
 function methodsCard(ctx, mfa, refresh) {
   const byType = new Map((mfa.methods || []).map((m) => [m.type, m]));
-  const onDone = (res) => {
-    if (res.recovery_codes && res.recovery_codes.length) {
-      ctx.state.freshCodes = { codes: res.recovery_codes, generated_at: null };
+  const firstDevice = !(mfa.devices || []).length;
+  const onDone = async (res) => {
+    let codes = res.recovery_codes && res.recovery_codes.length ? { codes: res.recovery_codes, generated_at: null } : null;
+    if (!codes && firstDevice && res.push) {
+      try {
+        const fresh = await codesAfterPushEnroll(res);
+        if (fresh) codes = { codes: fresh.codes, generated_at: fresh.generated_at };
+      } catch (e) {
+        toast(errorMessage(e));
+      }
+    }
+    if (codes) {
+      ctx.state.freshCodes = codes;
       ctx.navigate("recovery-codes");
       return;
     }
@@ -297,9 +310,9 @@ function toggleMfa(ctx, mfa, refresh) {
 
 // Activity ------------------------------------------------------------------------------------
 
-function activityCard(events, mfa) {
+function activityCard(events, mfa, known) {
   return h("section", { class: "card", "aria-labelledby": "activity-title" },
     h("h2", { id: "activity-title" }, "Recent security activity"),
     h("p", { class: "card-sub" }, "If something here wasn't you, change your password and review your devices."),
-    events ? eventsList(events.events || [], mfa.devices) : h("p", { class: "empty" }, "Activity couldn't be loaded right now."));
+    events ? eventsList(events.events || [], mfa.devices, known) : h("p", { class: "empty" }, "Activity couldn't be loaded right now."));
 }

@@ -115,11 +115,13 @@ export async function busy(button, fn) {
   }
 }
 
-export function toast(message, ms = 5000) {
+let toastTimer = null;
+export function toast(message, ms = 4000) {
+  // One at a time: a newer message replaces the older one.
   const region = document.getElementById("toasts");
-  const t = h("div", { class: "toast" }, message);
-  region.append(t);
-  setTimeout(() => t.remove(), ms);
+  region.replaceChildren(h("div", { class: "toast" }, message));
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => region.replaceChildren(), ms);
 }
 
 export async function copyText(text, what = "Copied") {

@@ -90,9 +90,8 @@ export async function shot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   shotCounter += 1;
   const base = `${String(shotCounter).padStart(2, "0")}-${slug(name)}`;
-  await settle(page);
-  await page.screenshot({ path: join(ARTIFACTS, `${base}.desktop.png`), fullPage: true });
-  const original = page.viewportSize();
+  const original = page.viewportSize() || DESKTOP;
+  await capture(page, join(ARTIFACTS, `${base}.desktop.png`), original);
   await page.setViewportSize(PHONE);
   await settle(page);
   const overflow = await page.evaluate(() => {
@@ -106,11 +105,34 @@ export async function shot(page, name) {
     }
     return bad.slice(0, 5);
   });
-  await page.screenshot({ path: join(ARTIFACTS, `${base}.phone.png`), fullPage: true });
-  await page.setViewportSize(original || DESKTOP);
+  await capture(page, join(ARTIFACTS, `${base}.phone.png`), PHONE);
+  await page.setViewportSize(original);
   await settle(page);
   if (overflow.length) throw new Error(`content spills past 360 px in "${name}": ${overflow.join("; ")}`);
   return base;
+}
+
+/**
+ * Full-page shot; with a modal dialog open, the viewport is made tall enough for the whole
+ * dialog instead (a fixed dialog in a full-page shot only covers the first screen).
+ */
+async function capture(page, path, size) {
+  await settle(page);
+  const dialogHeight = await page.evaluate(() => {
+    const d = document.querySelector("dialog[open]");
+    return d ? d.scrollHeight : 0;
+  });
+  if (!dialogHeight) {
+    await page.screenshot({ path, fullPage: true });
+    return;
+  }
+  const height = Math.max(size.height, dialogHeight + 48);
+  if (height !== size.height) {
+    await page.setViewportSize({ width: size.width, height });
+    await settle(page);
+  }
+  await page.screenshot({ path });
+  if (height !== size.height) await page.setViewportSize(size);
 }
 
 async function settle(page) {
