@@ -256,6 +256,8 @@ step("remove a security key: wrong password, then the right one", async () => {
 
 step("security activity reads as sentences", async () => {
   const activity = page.locator("section", { has: page.getByRole("heading", { name: "Recent security activity" }) });
+  const more = activity.getByRole("button", { name: /^Show all \d+ events$/ });
+  if (await more.isVisible()) await more.click();
   await activity.getByText("You generated new recovery codes.").first().waitFor();
   await activity.getByText("A recovery code was used to sign in.").waitFor();
   await activity.getByText("You removed").first().waitFor();
@@ -300,12 +302,38 @@ step("sign in with a security key", async () => {
   await signOut();
 });
 
-step("sign in with a recovery code", async () => {
-  await signIn();
-  await chooseMethod("Use a recovery code");
+/** Presses Tab until the focused element has this accessible name (proves it is reachable). */
+async function tabTo(name, limit = 25) {
+  for (let i = 0; i < limit; i += 1) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el) return "";
+      const label = el.labels && el.labels[0] ? el.labels[0].textContent : "";
+      return (el.getAttribute("aria-label") || label || el.textContent || "").trim();
+    });
+    if (focused === name || focused.startsWith(`${name} (`)) return;
+  }
+  throw new Error(`"${name}" is not reachable with Tab`);
+}
+
+step("sign in with a recovery code, using only the keyboard", async () => {
+  await page.goto(`${BASE_URL}/#/sign-in`);
+  await expectHeading("Sign in");
+  // The username field has focus when the page opens.
+  await page.keyboard.type(me.username);
+  await tabTo("Password");
+  await page.keyboard.type(me.password);
+  await page.keyboard.press("Enter");
+  await expectHeading("Confirm it's you");
+  await tabTo("Use a recovery code");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 2, name: "Use a recovery code" }).waitFor();
   await shot(page, "second step: recovery code");
-  await page.getByLabel("Recovery code").fill(me.codes.shift().replace(/-/g, " "));
-  await page.getByRole("button", { name: "Verify" }).click();
+  // Switching method puts focus in the new form.
+  assert.equal(await page.evaluate(() => document.activeElement.name), "recovery-code");
+  await page.keyboard.type(me.codes.shift().replace(/-/g, " "));
+  await page.keyboard.press("Enter");
   await expectHeading("Sign-in & security");
   await page.getByText("You have 8 recovery codes left.").waitFor();
   await signOut();

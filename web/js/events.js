@@ -1,12 +1,18 @@
 // Human sentences for GET /v1/mfa/events.
 
 import { h, icon, timeEl } from "./ui.js";
-import { methodLabel } from "./methods.js";
+import { methodLabel, methodIcon } from "./methods.js";
 
 function detailObject(detail) {
   if (!detail) return {};
   if (typeof detail === "object") return detail;
   return { text: String(detail) };
+}
+
+function deviceType(ev, devicesById) {
+  const d = ev.device_id && devicesById.get(ev.device_id);
+  const detail = detailObject(ev.detail);
+  return (d && d.type) || detail.type || detail.device_type || null;
 }
 
 function deviceRef(ev, devicesById) {
@@ -31,7 +37,7 @@ export function describeEvent(ev, devicesById = new Map()) {
     case "login_succeeded": return { icon: "signIn", text: `You signed in${viaMethod(ev)}.` };
     case "login_failed": return { icon: "warning", warn: true, text: "Someone tried to sign in with a wrong password." };
     case "second_factor_failed": return { icon: "warning", warn: true, text: `A sign-in was stopped at the second step${viaMethod(ev)}.` };
-    case "device_added": return { icon: "key", text: `You added ${deviceRef(ev, devicesById)}.` };
+    case "device_added": return { icon: methodIcon(deviceType(ev, devicesById) || "webauthn"), text: `You added ${deviceRef(ev, devicesById)}.` };
     case "device_renamed": return { icon: "pencil", text: `You renamed ${deviceRef(ev, devicesById)}.` };
     case "device_removed": return { icon: "trash", text: `You removed ${deviceRef(ev, devicesById)}.` };
     case "recovery_codes_generated": return { icon: "refresh", text: "You generated new recovery codes. The old ones stopped working." };
@@ -43,15 +49,32 @@ export function describeEvent(ev, devicesById = new Map()) {
   }
 }
 
+const SHOWN = 8;
+
 /** devices: the current ones; known: id → {name, type} of devices seen earlier (removed ones). */
 export function eventsList(events, devices, known = new Map()) {
   const byId = new Map([...known, ...(devices || []).map((d) => [d.id, d])]);
   if (!events.length) return h("p", { class: "empty" }, "No activity yet.");
-  return h("ul", { class: "list events" }, events.map((ev) => {
+  const list = h("ul", { class: "list events", id: "events-list" }, events.map((ev, i) => {
     const d = describeEvent(ev, byId);
-    return h("li", {},
+    const li = h("li", {},
       h("span", { class: d.warn ? "item-icon warn" : "item-icon" }, icon(d.icon)),
       h("div", { class: "item-body" }, h("p", {}, d.text)),
       timeEl(ev.at));
+    if (i >= SHOWN) li.hidden = true;
+    return li;
   }));
+  if (events.length <= SHOWN) return list;
+  const more = h("button", { type: "button", class: "btn btn-secondary btn-sm show-more", "aria-controls": "events-list", "aria-expanded": "false" },
+    `Show all ${events.length} events`);
+  more.addEventListener("click", () => {
+    const hidden = list.querySelectorAll("li[hidden]");
+    for (const li of hidden) li.hidden = false;
+    more.remove();
+    if (hidden[0]) {
+      hidden[0].setAttribute("tabindex", "-1");
+      hidden[0].focus();
+    }
+  });
+  return h("div", {}, list, more);
 }

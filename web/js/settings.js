@@ -294,9 +294,14 @@ function toggleMfa(ctx, mfa, refresh) {
       try {
         const res = await api.setMfaEnabled(enabling, password.input.value);
         dlg.close();
-        ctx.flash(res.mfa_enabled
-          ? (res.mfa_setup_required ? "Two-step verification is on. Add a device now or at your next sign-in." : "Two-step verification is on.")
-          : "Two-step verification is off.", res.mfa_enabled ? "ok" : "warn");
+        // Turning it off needs no extra message: the page then says so in red at the top.
+        if (res.mfa_enabled) {
+          ctx.flash(res.mfa_setup_required
+            ? "Two-step verification is on. Add a device now or at your next sign-in."
+            : "Two-step verification is on.", "ok");
+        } else {
+          toast("Two-step verification is off.");
+        }
         refresh();
       } catch (e) {
         err.set(errorMessage(e));

@@ -118,7 +118,17 @@ export async function busy(button, fn) {
 let toastTimer = null;
 export function toast(message, ms = 4000) {
   // One at a time: a newer message replaces the older one.
-  const region = document.getElementById("toasts");
+  // A modal dialog sits in the top layer, above the page's region: show it inside the dialog then.
+  const open = [...document.querySelectorAll("dialog[open]")].pop();
+  let region = document.getElementById("toasts");
+  if (open) {
+    region = open.querySelector(".toast-region");
+    if (!region) {
+      region = h("div", { class: "toast-region", role: "status", "aria-live": "polite" });
+      open.append(region);
+    }
+  }
+  for (const r of document.querySelectorAll(".toast-region")) if (r !== region) r.replaceChildren();
   region.replaceChildren(h("div", { class: "toast" }, message));
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => region.replaceChildren(), ms);

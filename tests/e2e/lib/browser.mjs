@@ -79,6 +79,25 @@ export class Authenticators {
   }
 }
 
+/**
+ * Every visible control has an accessible name and can take keyboard focus: inputs by a
+ * <label> or aria-label(ledby), buttons and links by their text or aria-label.
+ */
+export async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const bad = [];
+    const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+    for (const el of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+      if (!visible(el) || el.closest(".visually-hidden")) continue;
+      const named = (el.labels && el.labels.length) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")
+        || (["BUTTON", "A"].includes(el.tagName) && el.textContent.trim());
+      if (!named) bad.push(el.outerHTML.slice(0, 80));
+      if (el.tabIndex < 0 && !el.disabled) bad.push(`not focusable: ${el.outerHTML.slice(0, 80)}`);
+    }
+    return bad;
+  });
+}
+
 let shotCounter = 0;
 const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
@@ -108,6 +127,8 @@ export async function shot(page, name) {
   await capture(page, join(ARTIFACTS, `${base}.phone.png`), PHONE);
   await page.setViewportSize(original);
   await settle(page);
+  const unnamed = await unlabelledControls(page);
+  if (unnamed.length) throw new Error(`controls without a name in "${name}": ${unnamed.join("; ")}`);
   if (overflow.length) throw new Error(`content spills past 360 px in "${name}": ${overflow.join("; ")}`);
   return base;
 }
