@@ -165,8 +165,8 @@ function recoveryCard(ctx, mfa, refresh) {
         h("p", { class: "card-sub" }, "One-time codes for when you can't use any of your devices.")),
       regen),
     h("p", { class: "codes-count", dataset: { testid: "codes-remaining" } },
-      h("strong", {}, String(rc.remaining)), ` of 10 codes left`,
-      rc.generated_at ? h("span", { class: "item-meta" }, " · generated ", timeEl(rc.generated_at, formatDate(rc.generated_at))) : null),
+      h("span", { class: "nowrap" }, h("strong", {}, String(rc.remaining)), " of 10 codes left"), " ",
+      rc.generated_at ? h("span", { class: "item-meta codes-generated" }, "Generated ", timeEl(rc.generated_at, formatDate(rc.generated_at))) : null),
     low ? h("p", { class: "method-reason" }, rc.remaining === 0
       ? "You have no recovery codes. Generate a new set so you can't get locked out."
       : "You're running low. Generate a new set soon.") : null);
