@@ -1,0 +1,203 @@
+//! Enrollment: from a registration URI to a device the server knows.
+//!
+//! Order matters: the listeners are bound first (a busy port must not burn the
+//! one-time registration, and SNS may post a SubscriptionConfirmation while the server
+//! is still answering us); the key is saved before it is sent, so a crash after the
+//! server's 201 cannot leave a registered device whose key is gone; and a failed
+//! enrollment removes the state it wrote.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::Url;
+use ring::rand::SystemRandom;
+use serde::Deserialize;
+use tracing::info;
+
+use crate::agent::{printable, server_error, Agent, SnsSignatures};
+use crate::clock::Clock;
+use crate::crypto::{enroll_message, DeviceKey};
+use crate::error::{Error, Result};
+use crate::server::{bind, RunningAgent};
+use crate::state::{self, NewState, State};
+use crate::uri;
+
+pub struct EnrollOptions {
+    pub uri: String,
+    /// Where the SNS listener binds.
+    pub listen: String,
+    /// The endpoint SNS posts to (given to the server).
+    pub public_url: String,
+    pub name: Option<String>,
+    pub state_path: PathBuf,
+    /// Replace an already enrolled state file.
+    pub force: bool,
+    pub signatures: SnsSignatures,
+    /// Control channel to start after enrollment; `None` starts none.
+    pub control: Option<SocketAddr>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Enrolled {
+    pub device_id: String,
+    pub running: RunningAgent,
+}
+
+#[derive(Deserialize)]
+struct EnrollResponse {
+    device_id: String,
+}
+
+pub fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidArgument(
+            "--name must be 1 to 64 characters without control characters".to_owned(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn check_public_url(text: &str) -> Result<Url> {
+    let url = Url::parse(text)
+        .map_err(|_| Error::InvalidArgument("--public-url is not an absolute URL".to_owned()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::InvalidArgument(
+            "--public-url must be an http or https URL".to_owned(),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(Error::InvalidArgument(
+            "--public-url must not carry credentials or a fragment".to_owned(),
+        ));
+    }
+    Ok(url)
+}
+
+/// Refuses to replace an enrolled device unless forced: its key would be lost and the
+/// server would keep a device nobody can answer for.
+fn check_existing(opts: &EnrollOptions) -> Result<()> {
+    if opts.force || !opts.state_path.exists() {
+        return Ok(());
+    }
+    match state::load(&opts.state_path) {
+        Ok(existing) if existing.device_id.is_none() => Ok(()),
+        Ok(_) => Err(Error::AlreadyEnrolled {
+            path: opts.state_path.clone(),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn enroll(opts: EnrollOptions) -> Result<Enrolled> {
+    let parsed = uri::parse(&opts.uri)?;
+    let endpoint = check_public_url(&opts.public_url)?;
+    let name = opts.name.as_deref().map(check_name).transpose()?;
+    check_existing(&opts)?;
+
+    let sns_listener = bind(&opts.listen, "SNS deliveries").await?;
+    let control_listener = match opts.control {
+        Some(addr) => Some(bind(&addr.to_string(), "the control channel").await?),
+        None => None,
+    };
+
+    let rng = crate::crypto::system_random();
+    let key = DeviceKey::generate(&rng)?;
+    let public_key = key.public_key_b64();
+    let state = State::new(NewState {
+        api: &parsed.api,
+        username: &parsed.username,
+        issuer: &parsed.issuer,
+        name: name.as_deref(),
+        server_key: &parsed.server_key,
+        device_key: &key,
+        endpoint: &endpoint,
+        listen: Some(opts.listen.clone()),
+    });
+    state::save(&opts.state_path, &state)?;
+
+    let agent = Agent::new(
+        &opts.state_path,
+        state,
+        opts.signatures.clone(),
+        opts.clock.clone(),
+    )?;
+    let running = RunningAgent::start(agent.clone(), sns_listener)?;
+
+    match register(
+        &agent,
+        &parsed,
+        &key,
+        &public_key,
+        &endpoint,
+        name.as_deref(),
+        &rng,
+    )
+    .await
+    {
+        Ok(device_id) => {
+            let mut running = running;
+            if let Some(listener) = control_listener {
+                running.start_control(listener)?;
+            }
+            Ok(Enrolled { device_id, running })
+        }
+        Err(e) => {
+            running.shutdown().await;
+            let _ = std::fs::remove_file(&opts.state_path);
+            Err(e)
+        }
+    }
+}
+
+async fn register(
+    agent: &Agent,
+    parsed: &uri::EnrollmentUri,
+    key: &DeviceKey,
+    public_key: &str,
+    endpoint: &Url,
+    name: Option<&str>,
+    rng: &SystemRandom,
+) -> Result<String> {
+    let signature = key.sign(
+        rng,
+        enroll_message(&parsed.registration_id, public_key).as_bytes(),
+    )?;
+    let mut body = serde_json::json!({
+        "registration_id": parsed.registration_id,
+        "secret": parsed.secret.expose(),
+        "public_key": public_key,
+        "endpoint": endpoint.as_str(),
+        "signature": signature,
+    });
+    if let Some(name) = name {
+        body["name"] = name.into();
+    }
+    let url = parsed.enroll_url()?;
+    info!(url = %url, user = %printable(&parsed.username), "enrolling");
+    let response = crate::agent::http_client()?
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| Error::network("enrolling", &e))?;
+    if !response.status().is_success() {
+        return Err(server_error(response).await);
+    }
+    let answer: EnrollResponse = response
+        .json()
+        .await
+        .map_err(|e| Error::network("reading the enrollment answer", &e))?;
+    let device_id = answer.device_id;
+    if device_id.is_empty() || device_id.len() > 256 || device_id.chars().any(char::is_control) {
+        return Err(Error::Server {
+            status: 201,
+            code: "unexpected_response".to_owned(),
+            message: "the server answered with an unusable device_id".to_owned(),
+        });
+    }
+    agent.set_device_id(&device_id)?;
+    info!(device_id = %device_id, "enrolled");
+    Ok(device_id)
+}

@@ -1,0 +1,272 @@
+//! Login push messages as the server signs them (API.md, "Push protocol").
+//!
+//! Everything in a push is trusted only after the server's Ed25519 signature over the
+//! exact payload bytes checks out; SNS' own signature says nothing about who published
+//! to the topic. The order of checks matters: nothing inside the payload is parsed
+//! before the signature verifies.
+
+use reqwest::Url;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::crypto::verify_server_signature;
+use crate::uri::check_transport;
+
+/// The SNS `Message` of a login push.
+#[derive(Deserialize)]
+struct SignedMessage {
+    payload: String,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct RawPayload {
+    #[serde(rename = "type")]
+    kind: String,
+    push_id: String,
+    challenge: String,
+    device_id: String,
+    username: String,
+    issuer: String,
+    ip: String,
+    user_agent: String,
+    created_at: String,
+    expires_at: String,
+    respond_url: String,
+}
+
+/// A login push whose signature, version, device and expiry have been checked.
+#[derive(Clone)]
+pub struct LoginPush {
+    pub push_id: String,
+    /// Never displayed or logged: it only goes into the answer signature.
+    pub challenge: String,
+    pub device_id: String,
+    pub username: String,
+    pub issuer: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+    pub respond_url: Url,
+}
+
+impl std::fmt::Debug for LoginPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginPush")
+            .field("push_id", &self.push_id)
+            .field("device_id", &self.device_id)
+            .field("username", &self.username)
+            .field("issuer", &self.issuer)
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a push was dropped. The text goes to logs, so it names no secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DropReason {
+    #[error("message is not a signed push envelope")]
+    NotAnEnvelope,
+    #[error("server signature does not verify")]
+    BadSignature,
+    #[error("payload is malformed: {0}")]
+    Malformed(String),
+    #[error("unsupported payload version {0}")]
+    UnsupportedVersion(String),
+    #[error("unsupported push type {0:?}")]
+    UnsupportedType(String),
+    #[error("push is for another device")]
+    ForeignDevice,
+    #[error("push expired at {0}")]
+    Expired(String),
+    #[error("respond_url is not usable: {0}")]
+    BadRespondUrl(String),
+}
+
+/// Checks a push `Message` (the SNS Message field, as text) for this device at `now`.
+pub fn verify(
+    message: &str,
+    server_key: &[u8],
+    device_id: &str,
+    now: OffsetDateTime,
+) -> Result<LoginPush, DropReason> {
+    let signed: SignedMessage =
+        serde_json::from_str(message).map_err(|_| DropReason::NotAnEnvelope)?;
+    if !verify_server_signature(server_key, signed.payload.as_bytes(), &signed.signature) {
+        return Err(DropReason::BadSignature);
+    }
+
+    // Version first, on a loose parse: a later version may change any other field.
+    let value: serde_json::Value = serde_json::from_str(&signed.payload)
+        .map_err(|_| DropReason::Malformed("not JSON".to_owned()))?;
+    match value.get("v") {
+        Some(v) if v.as_u64() == Some(1) => {}
+        Some(v) => return Err(DropReason::UnsupportedVersion(v.to_string())),
+        None => return Err(DropReason::Malformed("v is missing".to_owned())),
+    }
+    let raw: RawPayload =
+        serde_json::from_value(value).map_err(|e| DropReason::Malformed(field_error(&e)))?;
+    if raw.kind != "login" {
+        return Err(DropReason::UnsupportedType(raw.kind));
+    }
+    if raw.device_id != device_id {
+        return Err(DropReason::ForeignDevice);
+    }
+    let expires_at = OffsetDateTime::parse(&raw.expires_at, &Rfc3339)
+        .map_err(|_| DropReason::Malformed("expires_at is not RFC 3339".to_owned()))?;
+    if now >= expires_at {
+        return Err(DropReason::Expired(raw.expires_at));
+    }
+    let created_at = OffsetDateTime::parse(&raw.created_at, &Rfc3339).ok();
+    let respond_url = Url::parse(&raw.respond_url)
+        .map_err(|_| DropReason::BadRespondUrl("not an absolute URL".to_owned()))?;
+    check_transport(&respond_url).map_err(DropReason::BadRespondUrl)?;
+    if raw.push_id.is_empty() || raw.challenge.is_empty() {
+        return Err(DropReason::Malformed(
+            "push_id or challenge is empty".to_owned(),
+        ));
+    }
+
+    Ok(LoginPush {
+        push_id: raw.push_id,
+        challenge: raw.challenge,
+        device_id: raw.device_id,
+        username: raw.username,
+        issuer: raw.issuer,
+        ip: raw.ip,
+        user_agent: raw.user_agent,
+        created_at,
+        expires_at,
+        respond_url,
+    })
+}
+
+/// serde's messages can quote the offending value; keep only the field part.
+fn field_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find("field `") {
+        Some(start) => text[start..]
+            .split_once(" at line")
+            .map_or(text[start..].to_owned(), |(head, _)| head.to_owned()),
+        None => "wrong field types".to_owned(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::crypto::b64url;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
+    use time::macros::datetime;
+
+    pub(crate) fn server_key() -> Ed25519KeyPair {
+        Ed25519KeyPair::from_seed_unchecked(&[42u8; 32]).unwrap()
+    }
+
+    pub(crate) fn payload_json(device_id: &str, expires_at: &str) -> serde_json::Value {
+        serde_json::json!({
+            "v": 1, "type": "login", "push_id": "push_1",
+            "challenge": b64url(&[9u8; 32]), "device_id": device_id,
+            "username": "alice", "issuer": "Latchkey", "ip": "203.0.113.9",
+            "user_agent": "Firefox/140", "created_at": "2026-11-28T10:00:00Z",
+            "expires_at": expires_at, "respond_url": "http://localhost:8080/v1/push/respond"
+        })
+    }
+
+    pub(crate) fn sign_message(key: &Ed25519KeyPair, payload: &str) -> String {
+        serde_json::json!({"payload": payload, "signature": b64url(key.sign(payload.as_bytes()).as_ref())})
+            .to_string()
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-28 10:00:30 UTC);
+
+    #[test]
+    fn accepts_a_good_push() {
+        let key = server_key();
+        let payload = payload_json("dev_1", "2026-11-28T10:02:00Z").to_string();
+        let push = verify(
+            &sign_message(&key, &payload),
+            key.public_key().as_ref(),
+            "dev_1",
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(push.push_id, "push_1");
+        assert_eq!(push.username, "alice");
+        assert_eq!(push.expires_at, datetime!(2026-11-28 10:02:00 UTC));
+        assert!(!format!("{push:?}").contains(&push.challenge));
+    }
+
+    #[test]
+    fn drops_bad_pushes() {
+        let key = server_key();
+        let pk = key.public_key().as_ref().to_vec();
+        let good = payload_json("dev_1", "2026-11-28T10:02:00Z").to_string();
+
+        // Tampered: signature over the original, payload changed afterwards.
+        let mut tampered: serde_json::Value =
+            serde_json::from_str(&sign_message(&key, &good)).unwrap();
+        tampered["payload"] = good.replace("203.0.113.9", "198.51.100.1").into();
+        assert_eq!(
+            verify(&tampered.to_string(), &pk, "dev_1", NOW).unwrap_err(),
+            DropReason::BadSignature
+        );
+
+        // Signed by someone else.
+        let other = Ed25519KeyPair::from_seed_unchecked(&[1u8; 32]).unwrap();
+        assert_eq!(
+            verify(&sign_message(&other, &good), &pk, "dev_1", NOW).unwrap_err(),
+            DropReason::BadSignature
+        );
+
+        // Expired (exactly at expiry counts as expired).
+        let expired = payload_json("dev_1", "2026-11-28T10:00:30Z").to_string();
+        assert!(matches!(
+            verify(&sign_message(&key, &expired), &pk, "dev_1", NOW),
+            Err(DropReason::Expired(_))
+        ));
+
+        // For another device.
+        assert_eq!(
+            verify(&sign_message(&key, &good), &pk, "dev_2", NOW).unwrap_err(),
+            DropReason::ForeignDevice
+        );
+
+        // Wrong version, wrong type, missing field.
+        let mut v2 = payload_json("dev_1", "2026-11-28T10:02:00Z");
+        v2["v"] = 2.into();
+        assert!(matches!(
+            verify(&sign_message(&key, &v2.to_string()), &pk, "dev_1", NOW),
+            Err(DropReason::UnsupportedVersion(_))
+        ));
+        let mut enroll = payload_json("dev_1", "2026-11-28T10:02:00Z");
+        enroll["type"] = "other".into();
+        assert!(matches!(
+            verify(&sign_message(&key, &enroll.to_string()), &pk, "dev_1", NOW),
+            Err(DropReason::UnsupportedType(_))
+        ));
+        let mut missing = payload_json("dev_1", "2026-11-28T10:02:00Z");
+        missing.as_object_mut().unwrap().remove("challenge");
+        assert!(matches!(
+            verify(&sign_message(&key, &missing.to_string()), &pk, "dev_1", NOW),
+            Err(DropReason::Malformed(_))
+        ));
+
+        // Plain http answers to a remote host.
+        let mut remote = payload_json("dev_1", "2026-11-28T10:02:00Z");
+        remote["respond_url"] = "http://evil.example/v1/push/respond".into();
+        assert!(matches!(
+            verify(&sign_message(&key, &remote.to_string()), &pk, "dev_1", NOW),
+            Err(DropReason::BadRespondUrl(_))
+        ));
+
+        assert_eq!(
+            verify("not json", &pk, "dev_1", NOW).unwrap_err(),
+            DropReason::NotAnEnvelope
+        );
+    }
+}

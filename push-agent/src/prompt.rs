@@ -1,0 +1,136 @@
+//! The terminal prompt: shows the newest pending push and reads the typed number.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::agent::{printable, Agent, PendingView};
+use crate::crypto::Decision;
+use crate::error::Error;
+
+/// Starts prompting if stdin is a terminal; otherwise the control channel is the only
+/// way to answer.
+pub fn spawn(agent: Agent, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    if !std::io::stdin().is_terminal() {
+        info!("stdin is not a terminal: answer pushes with `push-agent approve` or `deny`");
+        return None;
+    }
+    let (tx, rx) = mpsc::channel(8);
+    // A plain thread: reading stdin blocks, and the process exit ends it.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Some(tokio::spawn(prompt_loop(agent, rx, shutdown)))
+}
+
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+fn ask() {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "Type the number shown on the screen, or d to deny: ");
+    let _ = out.flush();
+}
+
+fn describe(p: &PendingView, expires_at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let left = (expires_at - now).whole_seconds().max(0);
+    format!(
+        "\nLogin request\n  user:    {}\n  service: {}\n  from:    {}\n  browser: {}\n  expires: {} (in {left} s)",
+        printable(&p.username),
+        printable(&p.issuer),
+        printable(&p.ip),
+        printable(&p.user_agent),
+        p.expires_at,
+    )
+}
+
+async fn prompt_loop(
+    agent: Agent,
+    mut lines: mpsc::Receiver<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut changes = agent.subscribe();
+    let mut shown: Option<String> = None;
+    loop {
+        let Some((current, expires_at)) = agent.newest_pending() else {
+            shown = None;
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                () = stopped(&mut shutdown) => return,
+            }
+            continue;
+        };
+        if shown.as_deref() != Some(current.push_id.as_str()) {
+            say(&describe(&current, expires_at, agent.now()));
+            ask();
+            shown = Some(current.push_id.clone());
+        }
+        let left = (expires_at - agent.now()).max(time::Duration::ZERO);
+        let left = Duration::try_from(left).unwrap_or_default();
+        tokio::select! {
+            line = lines.recv() => {
+                let Some(line) = line else {
+                    say("\nstdin closed: answer with `push-agent approve` or `deny` from now on");
+                    return;
+                };
+                if answer_line(&agent, &current, line.trim()).await {
+                    shown = None;
+                } else {
+                    ask();
+                }
+            }
+            r = changes.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(left) => {
+                say("\nThat request expired.");
+                agent.prune();
+                shown = None;
+            }
+            () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Drops the watch guard before it can be held across an await.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+/// Returns true when the push is settled (answered, or gone).
+async fn answer_line(agent: &Agent, push: &PendingView, line: &str) -> bool {
+    let (decision, number) = match line {
+        "" => return false,
+        "d" | "D" | "deny" => (Decision::Deny, None),
+        digits => (Decision::Approve, Some(digits)),
+    };
+    match agent.answer(Some(&push.push_id), decision, number).await {
+        Ok(answer) => {
+            say(&answer.status);
+            true
+        }
+        Err(e @ Error::InvalidArgument(_)) => {
+            say(&e.to_string());
+            false
+        }
+        Err(Error::NoPending(_)) => {
+            say("That request was already answered or has expired.");
+            true
+        }
+        Err(e) => {
+            say(&format!("error: {e}"));
+            // The agent keeps the push when the server decided nothing; ask again then.
+            agent.pending().iter().all(|p| p.push_id != push.push_id)
+        }
+    }
+}
