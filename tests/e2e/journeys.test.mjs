@@ -18,7 +18,6 @@ const me = {
 let browser;
 let page;
 let keys;
-let broken = null;
 
 before(async () => {
   browser = await launch();
@@ -32,28 +31,60 @@ after(async () => {
   if (browser) await browser.close();
 });
 
-/** A journey step: skipped when an earlier one failed; screenshots the page when it fails. */
-function step(name, fn) {
+/**
+ * A journey step. `needs` names the earlier steps whose state it builds on: when one of them
+ * did not pass, this one is skipped (not failed), so the first failure is the one to read and
+ * unrelated steps still run. A failing step is screenshotted, then the page is reloaded on
+ * the settings route so the next step starts from a known place.
+ */
+const passed = new Set();
+function step(name, needs, fn) {
   test(name, async (t) => {
-    if (broken) {
-      t.skip(`needs the earlier step "${broken}"`);
+    const missing = needs.filter((n) => !passed.has(n));
+    if (missing.length) {
+      t.skip(`needs the earlier step "${missing[0]}"`);
       return;
     }
+    page.problems.length = 0;
     try {
       await fn(t);
       assert.deepEqual(page.problems, [], "the page logged errors");
+      passed.add(name);
     } catch (e) {
-      broken = name;
       await shot(page, `FAILED ${name}`).catch(() => {});
+      await page.goto(`${BASE_URL}/#/settings`).catch(() => {});
+      await page.reload().catch(() => {}); // same URL: goto alone would keep an open dialog
+      await page.getByRole("heading", { level: 1 }).waitFor().catch(() => {});
       throw e;
     }
   });
 }
 
+const SIGN_UP = "sign up and land on the setup-required step";
+const APP = "register the authenticator app and get the recovery codes";
+const RENAME = "rename the authenticator app";
+const KEYS = "add two security keys";
+const REGEN = "regenerate recovery codes; an old one is refused at sign-in";
+const REMOVE_KEY = "remove a security key: wrong password, then the right one";
+const REMOVE_ALL = "remove every device; the next sign-in asks for setup";
+
 // What a person does -------------------------------------------------------------------------
 
 const heading = (text) => page.getByRole("heading", { level: 1, name: text });
 const dialog = () => page.getByRole("dialog");
+
+/** Waits for the open dialog to close; fails at once with its message if it shows an error. */
+async function dialogDone() {
+  const alert = dialog().getByRole("alert");
+  await Promise.race([
+    dialog().waitFor({ state: "detached" }).catch(() => {}),
+    alert.waitFor({ state: "visible" }).catch(() => {}),
+  ]);
+  if ((await dialog().count()) && (await alert.isVisible())) {
+    throw new Error(`the dialog says: ${(await alert.textContent()).trim()}`);
+  }
+  await dialog().waitFor({ state: "detached" });
+}
 
 async function expectHeading(text) {
   await heading(text).waitFor();
@@ -61,6 +92,8 @@ async function expectHeading(text) {
 
 async function signIn(password = me.password) {
   await page.goto(`${BASE_URL}/#/sign-in`);
+  await page.getByRole("heading", { level: 1 }).waitFor();
+  if (await page.getByRole("button", { name: "Sign out" }).isVisible()) await signOut();
   await expectHeading("Sign in");
   await page.getByLabel("Username").fill(me.username);
   await page.getByLabel("Password", { exact: true }).fill(password);
@@ -115,7 +148,7 @@ async function registerAuthenticatorApp(where, { name, expectCodes }) {
   await codeBox.fill(await me.app.code());
   if (name) await dialog().getByRole("textbox", { name: /^Name/ }).fill(name);
   await dialog().getByRole("button", { name: "Add authenticator app" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   if (expectCodes) {
     await expectHeading("Save your recovery codes");
   }
@@ -123,7 +156,7 @@ async function registerAuthenticatorApp(where, { name, expectCodes }) {
 
 // The journeys -------------------------------------------------------------------------------
 
-step("sign up and land on the setup-required step", async () => {
+step(SIGN_UP, [], async () => {
   await page.goto(`${BASE_URL}/`);
   await expectHeading("Sign in");
   await shot(page, "sign in");
@@ -142,7 +175,7 @@ step("sign up and land on the setup-required step", async () => {
   await shot(page, "setup required");
 });
 
-step("register the authenticator app and get the recovery codes", async () => {
+step(APP, [SIGN_UP], async () => {
   await page.locator(".choice", { hasText: "Authenticator app" }).getByRole("button", { name: "Set up" }).click();
   await registerAuthenticatorApp("setup", { expectCodes: true });
   me.codes = await readCodes(page);
@@ -168,7 +201,7 @@ step("register the authenticator app and get the recovery codes", async () => {
   await shot(page, "settings with one device");
 });
 
-step("rename the authenticator app", async () => {
+step(RENAME, [APP], async () => {
   const [name] = await deviceNames();
   await page.getByRole("button", { name: `Edit ${name}` }).click();
   await dialog().getByRole("heading", { name: "Edit authenticator app" }).waitFor();
@@ -176,12 +209,12 @@ step("rename the authenticator app", async () => {
   await dialog().getByText("This is your only device.").waitFor();
   await dialog().getByRole("textbox", { name: /^Name/ }).fill("Work phone");
   await dialog().getByRole("button", { name: "Save name" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   await page.locator(".item-title", { hasText: "Work phone" }).waitFor();
   assert.deepEqual(await deviceNames(), ["Work phone"]);
 });
 
-step("add two security keys", async () => {
+step(KEYS, [APP], async () => {
   const register = page.locator(".methods li", { hasText: "Security key or passkey" }).getByRole("button", { name: "Register" });
 
   await keys.only("yubikey");
@@ -190,7 +223,7 @@ step("add two security keys", async () => {
   await dialog().getByRole("textbox", { name: /^Name/ }).fill("YubiKey");
   await shot(page, "add security key dialog");
   await dialog().getByRole("button", { name: "Continue" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   await page.locator(".item-title", { hasText: "YubiKey" }).waitFor();
   assert.equal((await keys.credentials("yubikey")).length, 1, "the YubiKey holds one credential");
 
@@ -198,12 +231,13 @@ step("add two security keys", async () => {
   await register.click();
   await dialog().getByRole("textbox", { name: /^Name/ }).fill("Laptop passkey");
   await dialog().getByRole("button", { name: "Continue" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   await page.locator(".item-title", { hasText: "Laptop passkey" }).waitFor();
   assert.equal((await keys.credentials("laptop")).length, 1, "the laptop holds one credential");
 
   const names = await deviceNames();
-  assert.deepEqual([...names].sort(), ["Laptop passkey", "Work phone", "YubiKey"]);
+  assert.equal(names.length, 3);
+  assert.ok(names.includes("YubiKey") && names.includes("Laptop passkey"), names.join(", "));
   // The authenticator app is at its max of one: its Register button says why it is off.
   const totpRow = page.locator(".methods li", { hasText: "Authenticator app" });
   assert.ok(await totpRow.getByRole("button", { name: "Register" }).isDisabled());
@@ -211,7 +245,7 @@ step("add two security keys", async () => {
   await shot(page, "settings with three devices");
 });
 
-step("regenerate recovery codes; an old one is refused at sign-in", async () => {
+step(REGEN, [APP], async () => {
   await page.getByRole("button", { name: "Regenerate" }).click();
   await dialog().getByRole("heading", { name: "Generate new recovery codes?" }).waitFor();
   await shot(page, "regenerate confirmation");
@@ -222,7 +256,7 @@ step("regenerate recovery codes; an old one is refused at sign-in", async () => 
   assert.ok(!me.codes.some((c) => me.oldCodes.includes(c)), "all codes are new");
   await shot(page, "new recovery codes");
   await dialog().getByRole("button", { name: "Done" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   assert.match(await page.getByTestId("codes-remaining").textContent(), /^10 of 10/);
 
   await signOut();
@@ -239,7 +273,7 @@ step("regenerate recovery codes; an old one is refused at sign-in", async () => 
   assert.match(await page.getByTestId("codes-remaining").textContent(), /^9 of 10/);
 });
 
-step("remove a security key: wrong password, then the right one", async () => {
+step(REMOVE_KEY, [KEYS], async () => {
   await page.getByRole("button", { name: "Edit Laptop passkey" }).click();
   await dialog().getByRole("heading", { name: "Edit security key or passkey" }).waitFor();
   assert.equal(await dialog().getByText("This is your only device.").count(), 0, "no last-device warning with three devices");
@@ -249,26 +283,28 @@ step("remove a security key: wrong password, then the right one", async () => {
   await shot(page, "remove device wrong password");
   await dialog().getByLabel("Your password").fill(me.password);
   await dialog().getByRole("button", { name: "Remove device" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   await page.locator(".item-title", { hasText: "Laptop passkey" }).waitFor({ state: "detached" });
-  assert.deepEqual([...(await deviceNames())].sort(), ["Work phone", "YubiKey"]);
+  const names = await deviceNames();
+  assert.equal(names.length, 2);
+  assert.ok(names.includes("YubiKey") && !names.includes("Laptop passkey"), names.join(", "));
 });
 
-step("security activity reads as sentences", async () => {
+step("security activity reads as sentences", [REGEN], async () => {
   const activity = page.locator("section", { has: page.getByRole("heading", { name: "Recent security activity" }) });
   const more = activity.getByRole("button", { name: /^Show all \d+ events$/ });
   if (await more.isVisible()) await more.click();
   await activity.getByText("You generated new recovery codes.").first().waitFor();
   await activity.getByText("A recovery code was used to sign in.").waitFor();
-  await activity.getByText("You removed").first().waitFor();
-  await activity.getByText("You renamed").first().waitFor();
+  if (passed.has(REMOVE_KEY)) await activity.getByText("You removed").first().waitFor();
+  if (passed.has(RENAME)) await activity.getByText("You renamed").first().waitFor();
   const text = await activity.textContent();
   assert.ok(!/[{}"]|_/.test(text.replace(/“[^”]*”/g, "")), `no raw event names or JSON: ${text}`);
   await activity.scrollIntoViewIfNeeded();
   await shot(page, "settings full page with activity");
 });
 
-step("sign out; a wrong password reads as a sentence", async () => {
+step("sign out; a wrong password reads as a sentence", [APP], async () => {
   await signOut();
   await shot(page, "signed out");
   await signIn("wrong password!");
@@ -277,7 +313,7 @@ step("sign out; a wrong password reads as a sentence", async () => {
   await shot(page, "sign in wrong password");
 });
 
-step("sign in with the authenticator app", async () => {
+step("sign in with the authenticator app", [APP], async () => {
   await signIn();
   await chooseMethod("Enter a code from your authenticator app");
   await shot(page, "second step: authenticator app");
@@ -290,7 +326,7 @@ step("sign in with the authenticator app", async () => {
   await signOut();
 });
 
-step("sign in with a security key", async () => {
+step("sign in with a security key", [KEYS], async () => {
   await keys.only("yubikey");
   await signIn();
   await chooseMethod("Use a security key or passkey");
@@ -317,8 +353,11 @@ async function tabTo(name, limit = 25) {
   throw new Error(`"${name}" is not reachable with Tab`);
 }
 
-step("sign in with a recovery code, using only the keyboard", async () => {
+step("sign in with a recovery code, using only the keyboard", [REGEN], async () => {
   await page.goto(`${BASE_URL}/#/sign-in`);
+  await page.getByRole("heading", { level: 1 }).waitFor();
+  if (await page.getByRole("button", { name: "Sign out" }).isVisible()) await signOut();
+  await page.reload(); // a fresh page: focus starts in the username field
   await expectHeading("Sign in");
   // The username field has focus when the page opens.
   await page.keyboard.type(me.username);
@@ -345,10 +384,11 @@ step("sign in with a recovery code, using only the keyboard", async () => {
 // /v1/login/push/status every 2 s, counts down to expires_at and offers "Resend".
 test.skip("sign in with a push notification (TODO: needs the real push-agent)", () => {});
 
-step("remove every device; the next sign-in asks for setup", async () => {
+step(REMOVE_ALL, [APP], async () => {
   await signIn();
-  await chooseMethod("Use a security key or passkey");
-  await page.getByRole("button", { name: "Use security key" }).click();
+  await chooseMethod("Use a recovery code");
+  await page.getByLabel("Recovery code").fill(me.codes.shift());
+  await page.getByRole("button", { name: "Verify" }).click();
   await expectHeading("Sign-in & security");
 
   for (let left = await deviceItems().count(); left > 0; left -= 1) {
@@ -360,7 +400,7 @@ step("remove every device; the next sign-in asks for setup", async () => {
     }
     await dialog().getByLabel("Your password").fill(me.password);
     await dialog().getByRole("button", { name: "Remove device" }).click();
-    await dialog().waitFor({ state: "detached" });
+    await dialogDone();
     await page.locator('[data-testid="device"] .item-title', { hasText: name }).waitFor({ state: "detached" });
   }
   await page.getByText("You have no devices left").waitFor();
@@ -370,7 +410,7 @@ step("remove every device; the next sign-in asks for setup", async () => {
   await expectHeading("Set up two-step verification");
 });
 
-step("turn two-step verification off and back on", async () => {
+step("turn two-step verification off and back on", [REMOVE_ALL], async () => {
   // Setup scope allows only registration: add the app again to reach settings.
   await page.locator(".choice", { hasText: "Authenticator app" }).getByRole("button", { name: "Set up" }).click();
   await registerAuthenticatorApp("again", { name: "Phone again", expectCodes: false });
@@ -382,7 +422,7 @@ step("turn two-step verification off and back on", async () => {
   await shot(page, "turn off confirmation");
   await dialog().getByLabel("Your password").fill(me.password);
   await dialog().getByRole("button", { name: "Turn off two-step verification" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   await page.getByText("Two-step verification is off. Anyone who learns your password").waitFor();
   await shot(page, "settings with MFA off");
 
@@ -393,7 +433,7 @@ step("turn two-step verification off and back on", async () => {
   await page.getByRole("button", { name: "Turn on" }).click();
   await dialog().getByLabel("Your password").fill(me.password);
   await dialog().getByRole("button", { name: "Turn on two-step verification" }).click();
-  await dialog().waitFor({ state: "detached" });
+  await dialogDone();
   await page.getByText("Two-step verification is on.", { exact: true }).waitFor();
 
   await signOut();

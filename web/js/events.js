@@ -3,16 +3,14 @@
 import { h, icon, timeEl } from "./ui.js";
 import { methodLabel, methodIcon } from "./methods.js";
 
+const DEVICE_TYPES = new Set(["webauthn", "totp", "push"]);
+
+// `detail` is free text in the API ("recovery code", "totp", …); a bare device type is read as one.
 function detailObject(detail) {
   if (!detail) return {};
   if (typeof detail === "object") return detail;
-  return { text: String(detail) };
-}
-
-function deviceType(ev, devicesById) {
-  const d = ev.device_id && devicesById.get(ev.device_id);
-  const detail = detailObject(ev.detail);
-  return (d && d.type) || detail.type || detail.device_type || null;
+  const text = String(detail);
+  return DEVICE_TYPES.has(text) ? { type: text } : { text };
 }
 
 function deviceRef(ev, devicesById) {
@@ -25,18 +23,28 @@ function deviceRef(ev, devicesById) {
   return "a device";
 }
 
-function viaMethod(ev) {
+function deviceType(ev, devicesById) {
+  const d = ev.device_id && devicesById.get(ev.device_id);
   const detail = detailObject(ev.detail);
-  const m = detail.method || detail.text;
-  const known = { webauthn: "a security key", totp: "an authenticator app", push: "a push notification", recovery_code: "a recovery code", password: "a password only" };
-  return m && known[m] ? ` with ${known[m]}` : "";
+  return (d && d.type) || detail.type || detail.device_type || null;
+}
+
+/** " (text)" from a short free-text detail, or from the device the event names. */
+function aside(ev, devicesById) {
+  const detail = detailObject(ev.detail);
+  if (ev.device_id && devicesById.get(ev.device_id)) return ` (${deviceRef(ev, devicesById)})`;
+  if (detail.type) return ` (${methodLabel(detail.type).toLowerCase()})`;
+  if (detail.text && detail.text.length <= 60) return ` (${detail.text})`;
+  return "";
 }
 
 export function describeEvent(ev, devicesById = new Map()) {
   switch (ev.type) {
-    case "login_succeeded": return { icon: "signIn", text: `You signed in${viaMethod(ev)}.` };
-    case "login_failed": return { icon: "warning", warn: true, text: "Someone tried to sign in with a wrong password." };
-    case "second_factor_failed": return { icon: "warning", warn: true, text: `A sign-in was stopped at the second step${viaMethod(ev)}.` };
+    case "login_succeeded": return { icon: "signIn", text: `You signed in${aside(ev, devicesById)}.` };
+    case "login_failed": return { icon: "warning", warn: true, text: ev.detail
+      ? `A wrong password was entered${aside(ev, devicesById)}.`
+      : "Someone tried to sign in with a wrong password." };
+    case "second_factor_failed": return { icon: "warning", warn: true, text: `A sign-in was stopped at the second step${aside(ev, devicesById)}.` };
     case "device_added": return { icon: methodIcon(deviceType(ev, devicesById) || "webauthn"), text: `You added ${deviceRef(ev, devicesById)}.` };
     case "device_renamed": return { icon: "pencil", text: `You renamed ${deviceRef(ev, devicesById)}.` };
     case "device_removed": return { icon: "trash", text: `You removed ${deviceRef(ev, devicesById)}.` };

@@ -87,6 +87,7 @@ export function registerTotp({ onDone }) {
     });
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
+      err.set("");
       const value = code.input.value.replace(/\s+/g, "");
       if (!/^\d{6}$/.test(value)) {
         code.input.setAttribute("aria-invalid", "true");

@@ -104,6 +104,7 @@ function editDevice(ctx, device, mfa, refresh) {
 
   renameForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    renameErr.set("");
     const value = name.input.value.trim();
     if (!value) {
       renameErr.set("Enter a name.");
@@ -125,6 +126,7 @@ function editDevice(ctx, device, mfa, refresh) {
 
   removeForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    removeErr.set("");
     if (!password.input.value) {
       removeErr.set("Enter your password.");
       password.input.focus();
@@ -184,6 +186,7 @@ function regenerate(ctx, rc, refresh) {
   let changed = false;
   const dlg = openDialog({ title: "Generate new recovery codes?", content, onClose: () => { if (changed) refresh(); } });
   go.addEventListener("click", () => busy(go, async () => {
+    err.set("");
     try {
       const res = await api.regenerateCodes();
       changed = true;
@@ -285,6 +288,7 @@ function toggleMfa(ctx, mfa, refresh) {
   password.input.focus();
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    err.set("");
     if (!password.input.value) {
       err.set("Enter your password.");
       password.input.focus();
