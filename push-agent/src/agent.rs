@@ -62,6 +62,14 @@ pub struct PendingView {
     pub expires_at: String,
 }
 
+/// A pending push with its times, for the terminal prompt.
+#[derive(Debug, Clone)]
+pub struct PromptView {
+    pub view: PendingView,
+    pub created_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+}
+
 /// What happened to one SNS delivery (for logs and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -166,13 +174,16 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// The descriptive fields are cleaned here once, so neither the prompt nor a person
+/// reading `push-agent pending` on a terminal sees raw escape sequences. The push_id is
+/// left alone: scripts pass it back.
 fn view(p: &LoginPush) -> PendingView {
     PendingView {
         push_id: p.push_id.clone(),
-        username: p.username.clone(),
-        issuer: p.issuer.clone(),
-        ip: p.ip.clone(),
-        user_agent: p.user_agent.clone(),
+        username: printable(&p.username),
+        issuer: printable(&p.issuer),
+        ip: printable(&p.ip),
+        user_agent: printable(&p.user_agent),
         expires_at: rfc3339(p.expires_at),
     }
 }
@@ -312,12 +323,16 @@ impl Agent {
         views
     }
 
-    /// The newest pending push, with its expiry (for the terminal prompt).
-    pub fn newest_pending(&self) -> Option<(PendingView, OffsetDateTime)> {
+    /// The newest pending push, for the terminal prompt.
+    pub fn newest_pending(&self) -> Option<PromptView> {
         let now = self.now();
         let mut queue = self.queue().ok()?;
         queue.prune(now);
-        queue.pending.last().map(|p| (view(p), p.expires_at))
+        queue.pending.last().map(|p| PromptView {
+            view: view(p),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+        })
     }
 
     /// Handles one SNS delivery to the end.
@@ -454,7 +469,6 @@ impl Agent {
             // A denial needs no number; sending one would only leak what was typed.
             Decision::Deny => None,
         };
-        let push = self.take(push_id)?;
         let (key, device_id) = {
             let id = self.identity()?;
             (
@@ -462,6 +476,7 @@ impl Agent {
                 id.state.device_id.clone().ok_or(Error::NotEnrolled)?,
             )
         };
+        let push = self.take(push_id)?;
         let message = answer_message(&push.push_id, &push.challenge, decision, number.as_deref());
         let signature = key.sign(&self.inner.rng, message.as_bytes())?;
         let mut body = serde_json::json!({

@@ -125,34 +125,32 @@ pub async fn enroll(opts: EnrollOptions) -> Result<Enrolled> {
     )?;
     let running = RunningAgent::start(agent.clone(), sns_listener)?;
 
-    match register(
-        &agent,
-        &parsed,
-        &key,
-        &public_key,
-        &endpoint,
-        name.as_deref(),
-        &rng,
-    )
-    .await
-    {
-        Ok(device_id) => {
-            let mut running = running;
-            if let Some(listener) = control_listener {
-                running.start_control(listener)?;
-            }
-            Ok(Enrolled { device_id, running })
-        }
+    let registered = register(&parsed, &key, &public_key, &endpoint, name.as_deref(), &rng).await;
+    let device_id = match registered {
+        Ok(device_id) => device_id,
         Err(e) => {
             running.shutdown().await;
             let _ = std::fs::remove_file(&opts.state_path);
-            Err(e)
+            return Err(e);
         }
+    };
+    // From here on the server knows the key: never delete the state file.
+    if let Err(e) = agent.set_device_id(&device_id) {
+        running.shutdown().await;
+        return Err(Error::state(
+            &opts.state_path,
+            format!("enrolled as device {device_id}, but saving that failed: {e}"),
+        ));
     }
+    info!(device_id = %device_id, "enrolled");
+    let mut running = running;
+    if let Some(listener) = control_listener {
+        running.start_control(listener)?;
+    }
+    Ok(Enrolled { device_id, running })
 }
 
 async fn register(
-    agent: &Agent,
     parsed: &uri::EnrollmentUri,
     key: &DeviceKey,
     public_key: &str,
@@ -197,7 +195,5 @@ async fn register(
             message: "the server answered with an unusable device_id".to_owned(),
         });
     }
-    agent.set_device_id(&device_id)?;
-    info!(device_id = %device_id, "enrolled");
     Ok(device_id)
 }

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::agent::{printable, Agent, PendingView};
+use crate::agent::{Agent, PendingView, PromptView};
 use crate::crypto::Decision;
 use crate::error::Error;
 
@@ -44,15 +44,28 @@ fn ask() {
     let _ = out.flush();
 }
 
-fn describe(p: &PendingView, expires_at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let left = (expires_at - now).whole_seconds().max(0);
+fn utc(t: OffsetDateTime) -> String {
     format!(
-        "\nLogin request\n  user:    {}\n  service: {}\n  from:    {}\n  browser: {}\n  expires: {} (in {left} s)",
-        printable(&p.username),
-        printable(&p.issuer),
-        printable(&p.ip),
-        printable(&p.user_agent),
-        p.expires_at,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The fields are already cleaned of escape sequences by the agent.
+fn describe(p: &PromptView, now: OffsetDateTime) -> String {
+    let left = (p.expires_at - now).whole_seconds().max(0);
+    let when = p
+        .created_at
+        .map(utc)
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!(
+        "\nLogin request\n  user:    {}\n  service: {}\n  from:    {}\n  browser: {}\n  when:    {when} (expires in {left} s)",
+        p.view.username, p.view.issuer, p.view.ip, p.view.user_agent,
     )
 }
 
@@ -64,7 +77,7 @@ async fn prompt_loop(
     let mut changes = agent.subscribe();
     let mut shown: Option<String> = None;
     loop {
-        let Some((current, expires_at)) = agent.newest_pending() else {
+        let Some(prompt) = agent.newest_pending() else {
             shown = None;
             tokio::select! {
                 r = changes.changed() => if r.is_err() { return },
@@ -72,12 +85,13 @@ async fn prompt_loop(
             }
             continue;
         };
+        let current = &prompt.view;
         if shown.as_deref() != Some(current.push_id.as_str()) {
-            say(&describe(&current, expires_at, agent.now()));
+            say(&describe(&prompt, agent.now()));
             ask();
             shown = Some(current.push_id.clone());
         }
-        let left = (expires_at - agent.now()).max(time::Duration::ZERO);
+        let left = (prompt.expires_at - agent.now()).max(time::Duration::ZERO);
         let left = Duration::try_from(left).unwrap_or_default();
         tokio::select! {
             line = lines.recv() => {
@@ -85,7 +99,7 @@ async fn prompt_loop(
                     say("\nstdin closed: answer with `push-agent approve` or `deny` from now on");
                     return;
                 };
-                if answer_line(&agent, &current, line.trim()).await {
+                if answer_line(&agent, current, line.trim()).await {
                     shown = None;
                 } else {
                     ask();
@@ -119,8 +133,8 @@ async fn answer_line(agent: &Agent, push: &PendingView, line: &str) -> bool {
             say(&answer.status);
             true
         }
-        Err(e @ Error::InvalidArgument(_)) => {
-            say(&e.to_string());
+        Err(Error::InvalidArgument(message)) => {
+            say(&message);
             false
         }
         Err(Error::NoPending(_)) => {

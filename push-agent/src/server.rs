@@ -10,7 +10,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::agent::Agent;
 use crate::control::{self, ControlFile};
@@ -34,7 +34,8 @@ async fn sns_handler(AxumState(s): AxumState<SnsState>, method: Method, body: By
         return StatusCode::METHOD_NOT_ALLOWED;
     }
     let Ok(envelope) = serde_json::from_slice::<Envelope>(&body) else {
-        warn!("ignored a request that is not an SNS delivery");
+        // debug, not warn: anyone who can reach the port could fill the log otherwise.
+        debug!("ignored a request that is not an SNS delivery");
         return StatusCode::BAD_REQUEST;
     };
     let Ok(permit) = Arc::clone(&s.permits).try_acquire_owned() else {
