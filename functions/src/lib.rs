@@ -1,1 +1,4 @@
+//! The local dev server: every route of the route table over plain HTTP, calling the same
+//! [`latchkey::handle`] the Lambda functions call, plus the web page as static files.
 
+pub mod dev_server;

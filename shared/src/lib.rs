@@ -1,1 +1,32 @@
-pub fn placeholder() {}
+//! Latchkey core: the account-security service behind an "Authentication settings" page.
+//!
+//! Layers, outermost first:
+//! - [`routes`]: the one route table and the dispatcher every entry point (Lambda function,
+//!   dev server, tests) goes through; it authenticates and then calls an operation.
+//! - [`http`]: request parsing and the single place where [`Error`] becomes an HTTP answer.
+//! - [`ops`]: one module per API area; each operation reads, applies domain rules, and writes
+//!   everything it changes in one conditional store call.
+//! - [`domain`]: pure rules (validation, lockout, recovery codes, TOTP); time and randomness
+//!   come in as arguments.
+//! - ports [`store::Store`] and [`notify::Notifier`] with their DynamoDB and SNS adapters.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod notify;
+pub mod ops;
+pub mod password;
+pub mod random;
+pub mod records;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;
+pub use error::Error;
+pub use routes::{handle, Operation, Route, ROUTES};

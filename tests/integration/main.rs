@@ -1,1 +1,11 @@
+//! Integration and end-to-end tests: one binary. Every test starts the real dev server
+//! in-process on a free port, over a fresh table and topic in moto (DynamoDB and SNS
+//! through the real AWS SDK), with a clock the test controls.
+//!
+//! Needs `LATCHKEY_TEST_AWS_ENDPOINT` (moto's URL); `./scripts/test` starts moto and sets it.
 
+mod accounts;
+mod fixtures;
+mod route_table;
+mod sessions;
+mod support;

@@ -1,0 +1,94 @@
+//! Everything an operation needs, built once per process: configuration, ports, clock,
+//! randomness and derived keys.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::keys::Keys;
+use crate::notify::{sns::SnsNotifier, Notifier};
+use crate::password::PasswordHasher;
+use crate::random::{Random, SystemRandom};
+use crate::store::{dynamo::DynamoStore, Store};
+use std::sync::Arc;
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Random>,
+    pub keys: Keys,
+    pub passwords: PasswordHasher,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> Result<App> {
+        let keys = Keys::derive(&config.load_master_secret()?)?;
+        let passwords = PasswordHasher::new(config.argon2, rng.as_ref())?;
+        Ok(App {
+            config,
+            store,
+            notifier,
+            clock,
+            rng,
+            keys,
+            passwords,
+        })
+    }
+
+    /// The production wiring: DynamoDB, SNS, the system clock and the OS's randomness.
+    /// Makes no network call: the SDK resolves credentials on first use.
+    pub async fn from_config(config: Config) -> Result<App> {
+        let sdk = aws_sdk_config(&config).await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
+        let notifier = SnsNotifier::new(
+            aws_sdk_sns::Client::new(&sdk),
+            config.push_topic_arn.clone(),
+        );
+        App::new(
+            config,
+            Arc::new(store),
+            Arc::new(notifier),
+            Arc::new(SystemClock),
+            Arc::new(SystemRandom::new()),
+        )
+    }
+
+    pub async fn from_env() -> Result<App> {
+        App::from_config(Config::from_env()?).await
+    }
+}
+
+/// The AWS SDK configuration. With `LATCHKEY_AWS_ENDPOINT` set (a local moto), it uses
+/// that endpoint with static test credentials and never falls through to real AWS.
+pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &config.aws_endpoint {
+        loader = loader
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(
+                config
+                    .aws_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+            ))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "local",
+            ));
+    } else if let Some(region) = &config.aws_region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader.load().await
+}
+
+impl From<crate::notify::NotifyError> for Error {
+    fn from(_: crate::notify::NotifyError) -> Self {
+        Error::Unavailable
+    }
+}

@@ -1,0 +1,223 @@
+//! Configuration from environment variables. Every variable has a documented default
+//! (README "Configuration"); only the master secret has none, so a deployment without one
+//! fails at start instead of running with a guessable key.
+
+use crate::error::{Error, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Argon2Params {
+    /// OWASP's first recommendation for argon2id: 19 MiB, 2 passes, 1 lane.
+    pub const OWASP: Argon2Params = Argon2Params {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+}
+
+#[derive(Clone)]
+pub enum MasterSecretSource {
+    Inline(Vec<u8>),
+    File(String),
+}
+
+impl std::fmt::Debug for MasterSecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterSecretSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            MasterSecretSource::File(path) => write!(f, "File({path})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    pub push_topic_arn: Option<String>,
+    /// Set for local stacks (moto); unset means the real AWS endpoints.
+    pub aws_endpoint: Option<String>,
+    pub aws_region: Option<String>,
+    pub argon2: Argon2Params,
+    pub issuer: String,
+    /// Base URL of the API as clients reach it (no `/v1`), used in push URIs.
+    pub public_url: String,
+    pub webauthn_rp_id: String,
+    pub webauthn_origin: String,
+    pub push_digits: usize,
+    pub push_ttl_secs: i64,
+    pub master_secret: MasterSecretSource,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let number = |name: &str, default: u64| -> Result<u64> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| config_error(format!("{name} must be a whole number"))),
+            }
+        };
+        let public_url = get("LATCHKEY_PUBLIC_URL")
+            .unwrap_or_else(|| "http://localhost:8080".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let master_secret = if let Some(inline) = get("LATCHKEY_MASTER_SECRET") {
+            MasterSecretSource::Inline(decode_secret(&inline)?)
+        } else if let Some(path) = get("LATCHKEY_MASTER_SECRET_FILE") {
+            MasterSecretSource::File(path)
+        } else {
+            return Err(config_error(
+                "set LATCHKEY_MASTER_SECRET or LATCHKEY_MASTER_SECRET_FILE".to_owned(),
+            ));
+        };
+        let push_digits = number("LATCHKEY_PUSH_DIGITS", 6)?;
+        if !(2..=8).contains(&push_digits) {
+            return Err(config_error(
+                "LATCHKEY_PUSH_DIGITS must be 2 to 8".to_owned(),
+            ));
+        }
+        let to_u32 = |v: u64, name: &str| {
+            u32::try_from(v).map_err(|_| config_error(format!("{name} is too large")))
+        };
+        Ok(Config {
+            table: get("LATCHKEY_TABLE").unwrap_or_else(|| "latchkey".to_owned()),
+            push_topic_arn: get("LATCHKEY_PUSH_TOPIC_ARN"),
+            aws_endpoint: get("LATCHKEY_AWS_ENDPOINT"),
+            aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            argon2: Argon2Params {
+                memory_kib: to_u32(
+                    number(
+                        "LATCHKEY_ARGON2_MEMORY_KIB",
+                        Argon2Params::OWASP.memory_kib.into(),
+                    )?,
+                    "LATCHKEY_ARGON2_MEMORY_KIB",
+                )?,
+                iterations: to_u32(
+                    number(
+                        "LATCHKEY_ARGON2_ITERATIONS",
+                        Argon2Params::OWASP.iterations.into(),
+                    )?,
+                    "LATCHKEY_ARGON2_ITERATIONS",
+                )?,
+                parallelism: to_u32(
+                    number(
+                        "LATCHKEY_ARGON2_PARALLELISM",
+                        Argon2Params::OWASP.parallelism.into(),
+                    )?,
+                    "LATCHKEY_ARGON2_PARALLELISM",
+                )?,
+            },
+            issuer: get("LATCHKEY_ISSUER").unwrap_or_else(|| "Latchkey".to_owned()),
+            webauthn_rp_id: get("LATCHKEY_WEBAUTHN_RP_ID")
+                .unwrap_or_else(|| "localhost".to_owned()),
+            webauthn_origin: get("LATCHKEY_WEBAUTHN_ORIGIN").unwrap_or_else(|| public_url.clone()),
+            public_url,
+            push_digits: push_digits as usize,
+            push_ttl_secs: i64::try_from(number("LATCHKEY_PUSH_TTL_SECONDS", 120)?)
+                .map_err(|_| config_error("LATCHKEY_PUSH_TTL_SECONDS is too large".to_owned()))?,
+            master_secret,
+        })
+    }
+
+    pub fn load_master_secret(&self) -> Result<Vec<u8>> {
+        match &self.master_secret {
+            MasterSecretSource::Inline(bytes) => Ok(bytes.clone()),
+            MasterSecretSource::File(path) => {
+                let raw = std::fs::read_to_string(path).map_err(|e| {
+                    config_error(format!(
+                        "cannot read LATCHKEY_MASTER_SECRET_FILE {path}: {e}"
+                    ))
+                })?;
+                decode_secret(&raw)
+            }
+        }
+    }
+}
+
+fn decode_secret(raw: &str) -> Result<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw.trim().trim_end_matches('='))
+        .map_err(|_| config_error("the master secret must be base64url".to_owned()))?;
+    if bytes.len() < 32 {
+        return Err(config_error(
+            "the master secret must hold at least 32 bytes".to_owned(),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn config_error(message: String) -> Error {
+    tracing::error!(%message, "configuration error");
+    Error::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const SECRET: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    #[test]
+    fn production_argon2_default_is_owasp() {
+        let config = with(&[("LATCHKEY_MASTER_SECRET", SECRET)]).unwrap();
+        assert_eq!(
+            config.argon2,
+            Argon2Params {
+                memory_kib: 19456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+        assert_eq!(config.push_digits, 6);
+        assert_eq!(config.webauthn_origin, "http://localhost:8080");
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_master_secret() {
+        assert!(with(&[]).is_err());
+        assert!(with(&[("LATCHKEY_MASTER_SECRET", "c2hvcnQ")]).is_err());
+    }
+
+    #[test]
+    fn push_digits_outside_2_to_8_are_refused() {
+        assert!(with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("LATCHKEY_PUSH_DIGITS", "9")
+        ])
+        .is_err());
+        assert!(with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("LATCHKEY_PUSH_DIGITS", "8")
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn debug_output_redacts_the_secret() {
+        let config = with(&[("LATCHKEY_MASTER_SECRET", SECRET)]).unwrap();
+        assert!(!format!("{config:?}").contains(SECRET));
+    }
+}

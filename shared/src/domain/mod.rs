@@ -1,0 +1,26 @@
+//! Pure domain rules. Nothing here touches the store, the clock or the OS's randomness:
+//! time and randomness arrive as arguments.
+
+pub mod lockout;
+pub mod recovery;
+pub mod totp;
+pub mod validate;
+
+/// Sessions live 12 hours.
+pub const SESSION_SECS: i64 = 12 * 3600;
+/// A login between password and second factor lives 5 minutes...
+pub const MFA_TOKEN_SECS: i64 = 5 * 60;
+/// ...and dies after this many wrong second factors.
+pub const MFA_TOKEN_MAX_FAILURES: u32 = 5;
+/// A pending device registration lives 10 minutes.
+pub const REGISTRATION_SECS: i64 = 10 * 60;
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+/// Constant-time equality for secrets.
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

@@ -1,0 +1,168 @@
+//! RFC 6238 TOTP as authenticator apps expect it: SHA-1, 6 digits, 30-second steps,
+//! 160-bit secrets, one step of clock skew either way.
+//!
+//! Replay protection (RFC 6238 §5.2): each device remembers the last accepted step, and
+//! a code for that step or an earlier one is refused. The caller stores the new step with
+//! a conditional write, so two concurrent uses of one code cannot both pass.
+
+use crate::domain::secrets_equal;
+use crate::error::{Error, Result};
+use totp_rs::{Algorithm, TOTP};
+
+pub const DIGITS: usize = 6;
+pub const STEP_SECS: u64 = 30;
+pub const SKEW_STEPS: u64 = 1;
+pub const SECRET_BYTES: usize = 20;
+
+fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP> {
+    TOTP::new(
+        Algorithm::SHA1,
+        DIGITS,
+        SKEW_STEPS as u8,
+        STEP_SECS,
+        secret.to_vec(),
+        Some(issuer.to_owned()),
+        account.to_owned(),
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "TOTP parameters refused");
+        Error::Internal
+    })
+}
+
+pub fn code_at(secret: &[u8], unix_secs: u64) -> Result<String> {
+    Ok(totp(secret, "x", "x")?.generate(unix_secs))
+}
+
+/// The step a code belongs to, if it is valid at `unix_secs` within the skew and newer
+/// than `last_step`. Every candidate step is compared, in constant time, whatever matched.
+pub fn verify(
+    secret: &[u8],
+    code: &str,
+    unix_secs: u64,
+    last_step: Option<u64>,
+) -> Result<Option<u64>> {
+    if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let generator = totp(secret, "x", "x")?;
+    let current = unix_secs / STEP_SECS;
+    let mut matched = None;
+    for step in current.saturating_sub(SKEW_STEPS)..=current + SKEW_STEPS {
+        let expected = generator.generate(step * STEP_SECS);
+        let equal = secrets_equal(expected.as_bytes(), code.as_bytes());
+        if equal && last_step.is_none_or(|last| step > last) && matched.is_none() {
+            matched = Some(step);
+        }
+    }
+    Ok(matched)
+}
+
+/// The `otpauth://` URI authenticator apps read from the QR code.
+pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> Result<String> {
+    Ok(totp(secret, issuer, account)?.get_url())
+}
+
+pub fn base32(secret: &[u8]) -> String {
+    totp_rs::Secret::Raw(secret.to_vec())
+        .to_encoded()
+        .to_string()
+}
+
+pub fn qr_svg(text: &str) -> Result<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|_| Error::Internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RFC_SECRET: &[u8] = b"12345678901234567890";
+
+    #[test]
+    fn rfc6238_sha1_vectors() {
+        // RFC 6238 appendix B, SHA-1 column (8 digits there; the last 6 are ours).
+        let eight = TOTP::new_unchecked(
+            Algorithm::SHA1,
+            8,
+            1,
+            30,
+            RFC_SECRET.to_vec(),
+            None,
+            String::new(),
+        );
+        for (t, expected) in [
+            (59u64, "94287082"),
+            (1111111109, "07081804"),
+            (1111111111, "14050471"),
+            (1234567890, "89005924"),
+            (2000000000, "69279037"),
+            (20000000000, "65353130"),
+        ] {
+            assert_eq!(eight.generate(t), expected, "t={t}");
+            assert_eq!(code_at(RFC_SECRET, t).unwrap(), expected[2..], "t={t}");
+        }
+    }
+
+    #[test]
+    fn accepts_one_step_of_skew_each_way_and_no_more() {
+        let now = 1_800_000_015u64;
+        let step = now / 30;
+        for offset in [-1i64, 0, 1] {
+            let t = (now as i64 + offset * 30) as u64;
+            let code = code_at(RFC_SECRET, t).unwrap();
+            assert_eq!(
+                verify(RFC_SECRET, &code, now, None).unwrap(),
+                Some((step as i64 + offset) as u64),
+                "offset {offset}"
+            );
+        }
+        for offset in [-2i64, 2] {
+            let code = code_at(RFC_SECRET, (now as i64 + offset * 30) as u64).unwrap();
+            assert_eq!(
+                verify(RFC_SECRET, &code, now, None).unwrap(),
+                None,
+                "offset {offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_replays_and_earlier_steps() {
+        let now = 1_800_000_015u64;
+        let code = code_at(RFC_SECRET, now).unwrap();
+        let step = verify(RFC_SECRET, &code, now, None).unwrap().unwrap();
+        assert_eq!(verify(RFC_SECRET, &code, now, Some(step)).unwrap(), None);
+        let earlier = code_at(RFC_SECRET, now - 30).unwrap();
+        assert_eq!(verify(RFC_SECRET, &earlier, now, Some(step)).unwrap(), None);
+        let later = code_at(RFC_SECRET, now + 30).unwrap();
+        assert_eq!(
+            verify(RFC_SECRET, &later, now, Some(step)).unwrap(),
+            Some(step + 1)
+        );
+    }
+
+    #[test]
+    fn malformed_codes_never_match() {
+        for bad in ["", "12345", "1234567", "12345a", "１２３４５６"] {
+            assert_eq!(verify(RFC_SECRET, bad, 59, None).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn otpauth_uri_names_issuer_and_account() {
+        let uri = otpauth_uri(&[1u8; 20], "Latchkey", "alice@example.com").unwrap();
+        assert!(
+            uri.starts_with("otpauth://totp/Latchkey:alice%40example.com?"),
+            "{uri}"
+        );
+        assert!(uri.contains("secret=AEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIB"));
+        assert!(uri.contains("issuer=Latchkey"));
+        assert!(qr_svg(&uri).unwrap().starts_with("<?xml"));
+    }
+}

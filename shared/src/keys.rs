@@ -1,0 +1,125 @@
+//! Per-purpose keys derived from the one master secret with HKDF-SHA256, so no key ever
+//! serves two purposes and compromising one derived key reveals nothing about the others.
+
+use crate::error::{Error, Result};
+use ring::{aead, hkdf, hmac, signature};
+
+const SALT: &[u8] = b"latchkey-v1";
+
+pub struct Keys {
+    recovery_code_mac: hmac::Key,
+    totp_seal: aead::LessSafeKey,
+    push_signing: signature::Ed25519KeyPair,
+}
+
+struct Len(usize);
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn derive(prk: &hkdf::Prk, purpose: &'static str) -> Result<[u8; 32]> {
+    let info = [purpose.as_bytes()];
+    let okm = prk.expand(&info, Len(32)).map_err(|_| Error::Internal)?;
+    let mut out = [0u8; 32];
+    okm.fill(&mut out).map_err(|_| Error::Internal)?;
+    Ok(out)
+}
+
+impl Keys {
+    pub fn derive(master_secret: &[u8]) -> Result<Keys> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(master_secret);
+        let mac = derive(&prk, "recovery-code-hmac")?;
+        let seal = derive(&prk, "totp-seed-seal")?;
+        let push = derive(&prk, "push-message-signing")?;
+        Ok(Keys {
+            recovery_code_mac: hmac::Key::new(hmac::HMAC_SHA256, &mac),
+            totp_seal: aead::LessSafeKey::new(
+                aead::UnboundKey::new(&aead::AES_256_GCM, &seal).map_err(|_| Error::Internal)?,
+            ),
+            push_signing: signature::Ed25519KeyPair::from_seed_unchecked(&push)
+                .map_err(|_| Error::Internal)?,
+        })
+    }
+
+    /// Keyed hash of a normalised recovery code, hex.
+    pub fn recovery_code_hash(&self, normalised: &str) -> String {
+        hex::encode(hmac::sign(&self.recovery_code_mac, normalised.as_bytes()).as_ref())
+    }
+
+    /// AES-256-GCM with a random nonce; `context` (e.g. the username) is bound as associated
+    /// data so a sealed seed copied to another profile does not open.
+    pub fn seal(&self, nonce: [u8; 12], context: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut buffer = plaintext.to_vec();
+        self.totp_seal
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| Error::Internal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buffer);
+        Ok(out)
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < 12 {
+            return Err(Error::Internal);
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Internal)?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = self
+            .totp_seal
+            .open_in_place(nonce, aead::Aad::from(context.as_bytes()), &mut buffer)
+            .map_err(|_| Error::Internal)?;
+        Ok(plain.to_vec())
+    }
+
+    pub fn push_sign(&self, message: &[u8]) -> Vec<u8> {
+        self.push_signing.sign(message).as_ref().to_vec()
+    }
+
+    pub fn push_public_key(&self) -> Vec<u8> {
+        signature::KeyPair::public_key(&self.push_signing)
+            .as_ref()
+            .to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_get_different_keys_and_derivation_is_stable() {
+        let a = Keys::derive(&[7u8; 32]).unwrap();
+        let b = Keys::derive(&[7u8; 32]).unwrap();
+        let c = Keys::derive(&[8u8; 32]).unwrap();
+        assert_eq!(a.recovery_code_hash("x"), b.recovery_code_hash("x"));
+        assert_ne!(a.recovery_code_hash("x"), c.recovery_code_hash("x"));
+        assert_eq!(a.push_public_key(), b.push_public_key());
+        assert_ne!(a.push_public_key(), c.push_public_key());
+    }
+
+    #[test]
+    fn sealed_seed_opens_only_with_its_context() {
+        let keys = Keys::derive(&[1u8; 32]).unwrap();
+        let sealed = keys.seal([3u8; 12], "alice", b"seed").unwrap();
+        assert_eq!(keys.open("alice", &sealed).unwrap(), b"seed");
+        assert!(keys.open("mallory", &sealed).is_err());
+        let other = Keys::derive(&[2u8; 32]).unwrap();
+        assert!(other.open("alice", &sealed).is_err());
+    }
+
+    #[test]
+    fn push_signatures_verify_with_the_public_key() {
+        let keys = Keys::derive(&[1u8; 32]).unwrap();
+        let sig = keys.push_sign(b"payload");
+        let public = signature::UnparsedPublicKey::new(&signature::ED25519, keys.push_public_key());
+        assert!(public.verify(b"payload", &sig).is_ok());
+        assert!(public.verify(b"payloaD", &sig).is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! Sign-up. MFA starts enabled with no device, so the first login asks for setup.
+
+use crate::app::App;
+use crate::domain::validate;
+use crate::error::{Error, Result};
+use crate::http::{self, Response};
+use crate::records::{self, Profile};
+use lambda_http::Body;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+pub async fn create(app: &App, request: Credentials) -> Result<Response<Body>> {
+    let username = validate::username(&request.username)?;
+    validate::new_password(&request.password, &username)?;
+    let password_hash = app
+        .passwords
+        .hash(&request.password, app.rng.as_ref())
+        .await?;
+    let profile = Profile {
+        username: username.clone(),
+        password_hash,
+        created_at: app.clock.now().millis(),
+        mfa_enabled: true,
+        devices: Vec::new(),
+        recovery_codes: None,
+        failed_attempts: 0,
+        locked_until: None,
+        recent_pushes: Vec::new(),
+    };
+    super::commit(app, vec![records::create(&profile)?], |_| {
+        Error::UsernameTaken
+    })
+    .await?;
+    http::json(201, &serde_json::json!({ "username": username }))
+}

@@ -1,0 +1,219 @@
+//! Device registration, the part every method shares: a pending registration is a
+//! one-time item (10 minutes, used once) started by a session; confirming it adds the
+//! device, issues the first recovery codes when the user has none, and turns the setup
+//! session that started it into a full one — all in one atomic write.
+
+use super::events::{self, EventType};
+use super::session::Caller;
+use crate::app::App;
+use crate::clock::Instant;
+use crate::domain::{recovery, validate, REGISTRATION_SECS};
+use crate::error::{Error, Result};
+use crate::records::{
+    self, load, profile_key, registration_key, session_key, Device, DeviceSecret, DeviceType,
+    PendingDevice, Profile, RecoveryCodes, Registration, Scope, Session, Stored,
+};
+use crate::store::Write;
+
+pub fn count(profile: &Profile, kind: DeviceType) -> usize {
+    profile
+        .devices
+        .iter()
+        .filter(|d| d.secret.device_type() == kind)
+        .count()
+}
+
+pub fn check_room(profile: &Profile, kind: DeviceType) -> Result<()> {
+    if count(profile, kind) >= kind.max() {
+        Err(Error::MethodLimitReached)
+    } else {
+        Ok(())
+    }
+}
+
+pub fn optional_name(name: Option<&str>) -> Result<Option<String>> {
+    name.map(validate::device_name).transpose()
+}
+
+/// Starts a registration after checking the method's limit; returns the stored record.
+pub async fn start(
+    app: &App,
+    caller: &Caller,
+    kind: DeviceType,
+    name: Option<&str>,
+    pending: impl FnOnce(&str) -> Result<PendingDevice>,
+) -> Result<Registration> {
+    let name = optional_name(name)?;
+    let now = app.clock.now();
+    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&caller.username))
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    check_room(&profile.value, kind)?;
+    let id = crate::random::token::<16>(app.rng.as_ref())?;
+    let registration = Registration {
+        pending: pending(&id)?,
+        id,
+        username: caller.username.clone(),
+        session_hash: caller.session.value.token_hash.clone(),
+        name,
+        created_at: now.millis(),
+        expires_at: now.plus_secs(REGISTRATION_SECS).millis(),
+        used: false,
+    };
+    super::commit(
+        app,
+        vec![records::create(&registration)?],
+        super::contention,
+    )
+    .await?;
+    Ok(registration)
+}
+
+/// Reads a registration that is still open: unknown → 404, used → 409, expired → 410.
+pub async fn open(app: &App, id: &str, now: Instant) -> Result<Stored<Registration>> {
+    let stored = load::<Registration>(app.store.as_ref(), &registration_key(id))
+        .await?
+        .ok_or(Error::NotFound)?;
+    if stored.value.used {
+        return Err(Error::RegistrationUsed);
+    }
+    if Instant(stored.value.expires_at) <= now {
+        return Err(Error::Expired);
+    }
+    Ok(stored)
+}
+
+pub fn default_name(profile: &Profile, kind: DeviceType) -> String {
+    match kind {
+        DeviceType::Totp => "Authenticator app".to_owned(),
+        DeviceType::Push => "Push device".to_owned(),
+        DeviceType::Webauthn => format!("Security key {}", count(profile, kind) + 1),
+    }
+}
+
+pub struct Confirmed {
+    pub device: Device,
+    /// Shown once: present only when this device was the first and no codes existed.
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// Adds the device and spends the registration, atomically. `caller` is the confirming
+/// session when there is one (push enrollment has none: the one-time secret authorises it).
+pub async fn confirm(
+    app: &App,
+    registration: &Stored<Registration>,
+    caller: Option<&Caller>,
+    name: Option<&str>,
+    secret: DeviceSecret,
+) -> Result<Confirmed> {
+    let name = optional_name(name)?;
+    let now = app.clock.now();
+    let username = registration.value.username.clone();
+    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&username))
+        .await?
+        .ok_or(Error::NotFound)?;
+    let kind = secret.device_type();
+    check_room(&profile.value, kind)?;
+
+    let mut updated = profile.value.clone();
+    let device = Device {
+        id: crate::random::token::<16>(app.rng.as_ref())?,
+        name: name
+            .or_else(|| registration.value.name.clone())
+            .unwrap_or_else(|| default_name(&updated, kind)),
+        created_at: now.millis(),
+        last_used_at: None,
+        warning: None,
+        secret,
+    };
+    let first = updated.devices.is_empty();
+    updated.devices.push(device.clone());
+
+    let mut used = registration.value.clone();
+    used.used = true;
+    let mut writes = vec![
+        registration.replace(&used)?,
+        profile.replace(&updated)?,
+        events::record(
+            app,
+            &username,
+            now,
+            EventType::DeviceAdded,
+            Some(&device.id),
+            Some(kind.as_str()),
+        )?,
+    ];
+
+    let mut codes = None;
+    if first && updated.recovery_codes.is_none() {
+        let (plain, hashes) = new_recovery_codes(app)?;
+        updated.recovery_codes = Some(RecoveryCodes {
+            hashes,
+            generated_at: now.millis(),
+        });
+        writes[1] = profile.replace(&updated)?;
+        writes.push(events::record(
+            app,
+            &username,
+            now,
+            EventType::RecoveryCodesGenerated,
+            None,
+            None,
+        )?);
+        codes = Some(plain);
+    }
+
+    if let Some(upgrade) = upgrade_session(app, registration, caller).await? {
+        writes.push(upgrade);
+    }
+    super::commit(app, writes, |index| match index {
+        0 => Error::RegistrationUsed,
+        _ => Error::Contention,
+    })
+    .await?;
+    Ok(Confirmed {
+        device,
+        recovery_codes: codes,
+    })
+}
+
+/// The write that turns the setup session which started `registration` into a full one.
+async fn upgrade_session(
+    app: &App,
+    registration: &Stored<Registration>,
+    caller: Option<&Caller>,
+) -> Result<Option<Write>> {
+    let session = match caller {
+        Some(c) if c.session.value.token_hash == registration.value.session_hash => {
+            Some(c.session.clone())
+        }
+        _ => {
+            load::<Session>(
+                app.store.as_ref(),
+                &session_key(&registration.value.session_hash),
+            )
+            .await?
+        }
+    };
+    match session {
+        Some(session) if session.value.scope == Scope::Setup => {
+            let mut full = session.value.clone();
+            full.scope = Scope::Full;
+            Ok(Some(session.replace(&full)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Ten fresh codes and their keyed hashes.
+pub fn new_recovery_codes(app: &App) -> Result<(Vec<String>, Vec<String>)> {
+    let mut plain = Vec::with_capacity(recovery::COUNT);
+    let mut hashes = Vec::with_capacity(recovery::COUNT);
+    for _ in 0..recovery::COUNT {
+        let code = recovery::generate(app.rng.as_ref())?;
+        let canonical = recovery::normalise(&code).ok_or(Error::Internal)?;
+        hashes.push(app.keys.recovery_code_hash(&canonical));
+        plain.push(code);
+    }
+    Ok((plain, hashes))
+}

@@ -1,0 +1,121 @@
+//! Sessions: 256-bit random bearer tokens; the store keeps only their SHA-256. A session
+//! is `full`, or `setup` while MFA is on and no device exists yet; a setup session may
+//! only reach the routes that let the user register a first device.
+
+use crate::app::App;
+use crate::clock::Instant;
+use crate::domain::{sha256_hex, SESSION_SECS};
+use crate::error::{Error, Result};
+use crate::http::{self, Request, Response};
+use crate::records::{self, load, profile_key, session_key, Profile, Scope, Session, Stored};
+use crate::store::{Expect, Write};
+use lambda_http::Body;
+use serde::Serialize;
+
+/// The authenticated caller of a route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub username: String,
+    pub session: Stored<Session>,
+}
+
+impl Caller {
+    pub fn scope(&self) -> Scope {
+        self.session.value.scope
+    }
+}
+
+pub fn token_hash(token: &str) -> String {
+    sha256_hex(token.as_bytes())
+}
+
+/// A session about to be created: the token is shown once, the record is stored.
+pub struct NewSession {
+    pub token: String,
+    pub record: Session,
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    pub token: String,
+    pub expires_at: String,
+    pub scope: &'static str,
+}
+
+impl NewSession {
+    pub fn create(app: &App, username: &str, scope: Scope, now: Instant) -> Result<NewSession> {
+        let token = crate::random::token::<32>(app.rng.as_ref())?;
+        Ok(NewSession {
+            record: Session {
+                token_hash: token_hash(&token),
+                username: username.to_owned(),
+                scope,
+                created_at: now.millis(),
+                expires_at: now.plus_secs(SESSION_SECS).millis(),
+            },
+            token,
+        })
+    }
+
+    pub fn write(&self) -> Result<Write> {
+        records::create(&self.record)
+    }
+
+    pub fn view(&self) -> SessionView {
+        SessionView {
+            token: self.token.clone(),
+            expires_at: Instant(self.record.expires_at).rfc3339(),
+            scope: self.record.scope.as_str(),
+        }
+    }
+}
+
+/// Finds the caller's session; `minimum` is the scope the route needs.
+pub async fn authenticate(app: &App, request: &Request, minimum: Scope) -> Result<Caller> {
+    let token = http::bearer_token(request).ok_or(Error::Unauthenticated)?;
+    let stored = load::<Session>(app.store.as_ref(), &session_key(&token_hash(token)))
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if Instant(stored.value.expires_at) <= app.clock.now() {
+        return Err(Error::Unauthenticated);
+    }
+    if minimum == Scope::Full && stored.value.scope != Scope::Full {
+        return Err(Error::MfaSetupRequired);
+    }
+    Ok(Caller {
+        username: stored.value.username.clone(),
+        session: stored,
+    })
+}
+
+pub async fn logout(app: &App, caller: &Caller) -> Result<Response<Body>> {
+    super::commit(
+        app,
+        vec![Write::Delete {
+            key: session_key(&caller.session.value.token_hash),
+            expect: Expect::Anything,
+        }],
+        super::contention,
+    )
+    .await?;
+    Ok(http::no_content())
+}
+
+pub fn setup_required(profile: &Profile) -> bool {
+    profile.mfa_enabled && profile.devices.is_empty()
+}
+
+pub async fn me(app: &App, caller: &Caller) -> Result<Response<Body>> {
+    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&caller.username))
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    http::json(
+        200,
+        &serde_json::json!({
+            "username": profile.value.username,
+            "mfa_enabled": profile.value.mfa_enabled,
+            "mfa_setup_required": setup_required(&profile.value),
+            "scope": caller.scope().as_str(),
+        }),
+    )
+}

@@ -1,0 +1,111 @@
+//! Authenticator-app registration. The seed is sealed (AES-256-GCM, bound to the
+//! username) before it reaches the store, in the pending registration and on the device.
+
+use super::registration::{self, Confirmed};
+use super::session::Caller;
+use crate::app::App;
+use crate::clock::Instant;
+use crate::domain::totp;
+use crate::error::{Error, Result};
+use crate::http::{self, Response};
+use crate::records::{DeviceSecret, DeviceType, PendingDevice};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use lambda_http::Body;
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn seal_seed(app: &App, username: &str, seed: &[u8]) -> Result<String> {
+    let nonce = crate::random::bytes::<12>(app.rng.as_ref())?;
+    Ok(URL_SAFE_NO_PAD.encode(app.keys.seal(nonce, username, seed)?))
+}
+
+pub fn open_seed(app: &App, username: &str, sealed: &str) -> Result<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| Error::Internal)?;
+    app.keys.open(username, &bytes)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {
+    let seed = crate::random::bytes::<{ totp::SECRET_BYTES }>(app.rng.as_ref())?;
+    let sealed = seal_seed(app, &caller.username, &seed)?;
+    let reg = registration::start(
+        app,
+        caller,
+        DeviceType::Totp,
+        request.name.as_deref(),
+        |_| {
+            Ok(PendingDevice::Totp {
+                sealed_seed: sealed,
+            })
+        },
+    )
+    .await?;
+    let uri = totp::otpauth_uri(&seed, &app.config.issuer, &caller.username)?;
+    http::json(
+        200,
+        &json!({
+            "registration_id": reg.id,
+            "secret": totp::base32(&seed),
+            "otpauth_uri": uri,
+            "qr_svg": totp::qr_svg(&uri)?,
+            "expires_at": Instant(reg.expires_at).rfc3339(),
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    pub registration_id: String,
+    pub code: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+pub async fn confirm(
+    app: &App,
+    caller: &Caller,
+    request: ConfirmRequest,
+) -> Result<Response<Body>> {
+    registration::optional_name(request.name.as_deref())?;
+    let confirmed = super::retrying(app, || async {
+        let now = app.clock.now();
+        let reg = registration::open(app, &request.registration_id, now).await?;
+        if reg.value.username != caller.username {
+            return Err(Error::NotFound);
+        }
+        let PendingDevice::Totp { sealed_seed } = &reg.value.pending else {
+            return Err(Error::NotFound);
+        };
+        let seed = open_seed(app, &caller.username, sealed_seed)?;
+        let unix_secs = u64::try_from(now.secs()).map_err(|_| Error::Internal)?;
+        // The confirming code's step is remembered, so it cannot be replayed at login.
+        let step =
+            totp::verify(&seed, request.code.trim(), unix_secs, None)?.ok_or(Error::InvalidCode)?;
+        let secret = DeviceSecret::Totp {
+            sealed_seed: seal_seed(app, &caller.username, &seed)?,
+            last_step: Some(step),
+        };
+        registration::confirm(app, &reg, Some(caller), request.name.as_deref(), secret).await
+    })
+    .await?;
+    confirmed_answer(&confirmed)
+}
+
+/// `201 {"device", "recovery_codes"?}`: the answer of every confirm.
+pub fn confirmed_answer(confirmed: &Confirmed) -> Result<Response<Body>> {
+    let mut body = json!({ "device": super::mfa::device_view(&confirmed.device) });
+    if let Some(codes) = &confirmed.recovery_codes {
+        body["recovery_codes"] = json!(codes);
+    }
+    http::json(201, &body)
+}

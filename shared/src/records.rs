@@ -1,0 +1,319 @@
+//! Persisted records: what the store keeps, kept apart from the API's request and answer
+//! types so either can change without silently changing the other.
+//!
+//! Keys follow DESIGN.md's one-table layout. Times are milliseconds since the epoch.
+
+use crate::error::{Error, Result};
+use crate::store::{Expect, Item, Key, Store, Write};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub const EVENT_RETENTION_SECS: i64 = 365 * 24 * 3600;
+
+pub fn profile_key(username: &str) -> Key {
+    Key::new(format!("USER#{username}"), "PROFILE")
+}
+pub fn session_key(token_hash: &str) -> Key {
+    Key::new(format!("SESSION#{token_hash}"), "SESSION")
+}
+pub fn mfa_key(token_hash: &str) -> Key {
+    Key::new(format!("MFA#{token_hash}"), "MFA")
+}
+pub fn registration_key(id: &str) -> Key {
+    Key::new(format!("REG#{id}"), "REG")
+}
+pub fn push_key(id: &str) -> Key {
+    Key::new(format!("PUSH#{id}"), "PUSH")
+}
+pub fn events_partition(username: &str) -> String {
+    format!("USER#{username}")
+}
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Setup,
+    Full,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Setup => "setup",
+            Scope::Full => "full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceType {
+    Webauthn,
+    Totp,
+    Push,
+}
+
+impl DeviceType {
+    pub const ALL: [DeviceType; 3] = [DeviceType::Webauthn, DeviceType::Totp, DeviceType::Push];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceType::Webauthn => "webauthn",
+            DeviceType::Totp => "totp",
+            DeviceType::Push => "push",
+        }
+    }
+
+    /// How many devices of this type one profile may hold.
+    pub fn max(self) -> usize {
+        match self {
+            DeviceType::Webauthn => 10,
+            DeviceType::Totp | DeviceType::Push => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum DeviceSecret {
+    Totp {
+        /// nonce ‖ AES-256-GCM(seed), base64url; bound to the username.
+        sealed_seed: String,
+        /// The last accepted time step: codes for it or earlier are replays.
+        last_step: Option<u64>,
+    },
+    Webauthn {
+        credential: serde_json::Value,
+    },
+    Push {
+        /// Uncompressed SEC1 P-256 point, base64url.
+        public_key: String,
+        subscription_arn: Option<String>,
+    },
+}
+
+impl DeviceSecret {
+    pub fn device_type(&self) -> DeviceType {
+        match self {
+            DeviceSecret::Totp { .. } => DeviceType::Totp,
+            DeviceSecret::Webauthn { .. } => DeviceType::Webauthn,
+            DeviceSecret::Push { .. } => DeviceType::Push,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    #[serde(default)]
+    pub warning: Option<String>,
+    pub secret: DeviceSecret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    /// HMAC-SHA256 of each unused normalised code, hex.
+    pub hashes: Vec<String>,
+    pub generated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: i64,
+    pub mfa_enabled: bool,
+    pub devices: Vec<Device>,
+    pub recovery_codes: Option<RecoveryCodes>,
+    pub failed_attempts: u32,
+    pub locked_until: Option<i64>,
+    /// Times of recent login pushes, for the per-account push rate limit.
+    #[serde(default)]
+    pub recent_pushes: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub token_hash: String,
+    pub username: String,
+    pub scope: Scope,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A login between the password and the second factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaLogin {
+    pub token_hash: String,
+    pub username: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub failures: u32,
+    pub pushes_sent: u32,
+    #[serde(default)]
+    pub webauthn_state: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PendingDevice {
+    Totp {
+        sealed_seed: String,
+    },
+    Webauthn {
+        state: serde_json::Value,
+    },
+    Push {
+        /// SHA-256 of the one-time enrollment secret, hex.
+        secret_hash: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registration {
+    pub id: String,
+    pub username: String,
+    /// The session that started it: a setup session becomes full when this confirms.
+    pub session_hash: String,
+    pub name: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub pending: PendingDevice,
+    /// Spent registrations stay until they expire, so a second use can be told apart
+    /// from an unknown id.
+    #[serde(default)]
+    pub used: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub username: String,
+    pub at: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub device_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A record type and where it lives.
+pub trait Record: Serialize + DeserializeOwned {
+    fn key(&self) -> Key;
+    /// When DynamoDB may drop it (Unix seconds); readers check expiry themselves.
+    fn ttl(&self) -> Option<i64>;
+}
+
+fn ttl_from_millis(expires_at: i64) -> Option<i64> {
+    Some(expires_at.div_euclid(1000) + 60)
+}
+
+impl Record for Profile {
+    fn key(&self) -> Key {
+        profile_key(&self.username)
+    }
+    fn ttl(&self) -> Option<i64> {
+        None
+    }
+}
+impl Record for Session {
+    fn key(&self) -> Key {
+        session_key(&self.token_hash)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}
+impl Record for MfaLogin {
+    fn key(&self) -> Key {
+        mfa_key(&self.token_hash)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}
+impl Record for Registration {
+    fn key(&self) -> Key {
+        registration_key(&self.id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}
+impl Record for Event {
+    fn key(&self) -> Key {
+        Key::new(
+            events_partition(&self.username),
+            format!("{EVENT_PREFIX}{:015}#{}", self.at, self.id),
+        )
+    }
+    fn ttl(&self) -> Option<i64> {
+        Some(self.at.div_euclid(1000) + EVENT_RETENTION_SECS)
+    }
+}
+
+/// A record as read, with the version a later write must still find.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+fn encode<T: Record>(value: &T, version: u64) -> Result<Item> {
+    Ok(Item {
+        key: value.key(),
+        version,
+        ttl: value.ttl(),
+        body: serde_json::to_string(value).map_err(|e| {
+            tracing::error!(error = %e, "cannot serialise a record");
+            Error::Internal
+        })?,
+    })
+}
+
+pub fn decode<T: Record>(item: &Item) -> Result<Stored<T>> {
+    let value = serde_json::from_str(&item.body).map_err(|e| {
+        tracing::error!(pk_kind = item.key.sk.as_str(), error = %e, "cannot read a stored record");
+        Error::Internal
+    })?;
+    Ok(Stored {
+        value,
+        version: item.version,
+    })
+}
+
+/// Creates a record that must not exist yet.
+pub fn create<T: Record>(value: &T) -> Result<Write> {
+    Ok(Write::Put {
+        item: encode(value, 1)?,
+        expect: Expect::Absent,
+    })
+}
+
+impl<T: Record> Stored<T> {
+    /// Replaces the record, provided nobody changed it since it was read.
+    pub fn replace(&self, value: &T) -> Result<Write> {
+        Ok(Write::Put {
+            item: encode(value, self.version + 1)?,
+            expect: Expect::Version(self.version),
+        })
+    }
+
+    /// Deletes the record, provided nobody changed or spent it since it was read.
+    pub fn consume(&self) -> Write {
+        Write::Delete {
+            key: self.value.key(),
+            expect: Expect::Version(self.version),
+        }
+    }
+}
+
+pub async fn load<T: Record>(store: &dyn Store, key: &Key) -> Result<Option<Stored<T>>> {
+    match store.get(key).await.map_err(crate::ops::store_error)? {
+        Some(item) => decode(&item).map(Some),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,302 @@
+//! The store port on DynamoDB: one table, `pk`/`sk` string keys, a numeric `version`, the
+//! record as a JSON string in `body`, and `ttl` (Unix seconds) for DynamoDB's expiry.
+//!
+//! One write is a conditional PutItem/DeleteItem; several are one TransactWriteItems, whose
+//! cancellation reasons tell which condition failed.
+
+use super::{Expect, Item, Key, Store, StoreError, Write};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+type Attributes = HashMap<String, AttributeValue>;
+
+fn key_attributes(key: &Key) -> Attributes {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn item_attributes(item: &Item) -> Attributes {
+    let mut attributes = key_attributes(&item.key);
+    attributes.insert(
+        "version".to_owned(),
+        AttributeValue::N(item.version.to_string()),
+    );
+    attributes.insert("body".to_owned(), AttributeValue::S(item.body.clone()));
+    if let Some(ttl) = item.ttl {
+        attributes.insert("ttl".to_owned(), AttributeValue::N(ttl.to_string()));
+    }
+    attributes
+}
+
+fn parse_item(attributes: &Attributes) -> Result<Item, StoreError> {
+    let text = |name: &str| match attributes.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.clone()),
+        _ => Err(corrupt(name)),
+    };
+    let number = |name: &str| match attributes.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<i64>().map(Some).map_err(|_| corrupt(name)),
+        None => Ok(None),
+        _ => Err(corrupt(name)),
+    };
+    Ok(Item {
+        key: Key::new(text("pk")?, text("sk")?),
+        version: number("version")?
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| corrupt("version"))?,
+        ttl: number("ttl")?,
+        body: text("body")?,
+    })
+}
+
+fn corrupt(attribute: &str) -> StoreError {
+    tracing::error!(
+        attribute,
+        "stored item has a missing or malformed attribute"
+    );
+    StoreError::Unavailable
+}
+
+/// The condition expression for an expectation, with its names and values.
+struct Condition {
+    expression: Option<&'static str>,
+    names: Option<HashMap<String, String>>,
+    values: Option<Attributes>,
+}
+
+fn condition(expect: Expect) -> Condition {
+    match expect {
+        Expect::Absent => Condition {
+            expression: Some("attribute_not_exists(pk)"),
+            names: None,
+            values: None,
+        },
+        Expect::Present => Condition {
+            expression: Some("attribute_exists(pk)"),
+            names: None,
+            values: None,
+        },
+        Expect::Version(v) => Condition {
+            expression: Some("#version = :expected_version"),
+            names: Some(HashMap::from([(
+                "#version".to_owned(),
+                "version".to_owned(),
+            )])),
+            values: Some(HashMap::from([(
+                ":expected_version".to_owned(),
+                AttributeValue::N(v.to_string()),
+            )])),
+        },
+        Expect::Anything => Condition {
+            expression: None,
+            names: None,
+            values: None,
+        },
+    }
+}
+
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+    error: &SdkError<E, R>,
+) -> StoreError {
+    tracing::error!(operation, error = %DisplayErrorContext(error), "DynamoDB call failed");
+    StoreError::Unavailable
+}
+
+fn is_transient_conflict<E: ProvideErrorMetadata>(error: &E) -> bool {
+    matches!(
+        error.code(),
+        Some("TransactionConflictException") | Some("TransactionInProgressException")
+    )
+}
+
+impl DynamoStore {
+    async fn write_one(&self, write: Write) -> Result<(), StoreError> {
+        match write {
+            Write::Put { item, expect } => {
+                let cond = condition(expect);
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item_attributes(&item)))
+                    .set_condition_expression(cond.expression.map(str::to_owned))
+                    .set_expression_attribute_names(cond.names)
+                    .set_expression_attribute_values(cond.values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) => match e.as_service_error() {
+                        Some(s) if s.is_conditional_check_failed_exception() => {
+                            Err(StoreError::ConditionFailed(0))
+                        }
+                        Some(s) if is_transient_conflict(s) => Err(StoreError::Contention),
+                        _ => Err(unavailable("PutItem", &e)),
+                    },
+                }
+            }
+            Write::Delete { key, expect } => {
+                let cond = condition(expect);
+                let result = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .set_condition_expression(cond.expression.map(str::to_owned))
+                    .set_expression_attribute_names(cond.names)
+                    .set_expression_attribute_values(cond.values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) => match e.as_service_error() {
+                        Some(s) if s.is_conditional_check_failed_exception() => {
+                            Err(StoreError::ConditionFailed(0))
+                        }
+                        Some(s) if is_transient_conflict(s) => Err(StoreError::Contention),
+                        _ => Err(unavailable("DeleteItem", &e)),
+                    },
+                }
+            }
+        }
+    }
+
+    fn transact_item(&self, write: Write) -> Result<TransactWriteItem, StoreError> {
+        let built = match write {
+            Write::Put { item, expect } => {
+                let cond = condition(expect);
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item_attributes(&item)))
+                    .set_condition_expression(cond.expression.map(str::to_owned))
+                    .set_expression_attribute_names(cond.names)
+                    .set_expression_attribute_values(cond.values)
+                    .build()
+                    .map(|put| TransactWriteItem::builder().put(put).build())
+            }
+            Write::Delete { key, expect } => {
+                let cond = condition(expect);
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .set_condition_expression(cond.expression.map(str::to_owned))
+                    .set_expression_attribute_names(cond.names)
+                    .set_expression_attribute_values(cond.values)
+                    .build()
+                    .map(|delete| TransactWriteItem::builder().delete(delete).build())
+            }
+        };
+        built.map_err(|e| {
+            tracing::error!(error = %e, "could not build a transaction item");
+            StoreError::Unavailable
+        })
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", &e))?;
+        output.item().map(parse_item).transpose()
+    }
+
+    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.len() == 1 {
+            let mut writes = writes;
+            return match writes.pop() {
+                Some(write) => self.write_one(write).await,
+                None => Ok(()),
+            };
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let items = writes
+            .into_iter()
+            .map(|w| self.transact_item(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(s) if s.is_transaction_canceled_exception() => {
+                    let reasons = match s {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons(),
+                        _ => &[],
+                    };
+                    if let Some(index) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        Err(StoreError::ConditionFailed(index))
+                    } else if reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
+                        Err(StoreError::Contention)
+                    } else {
+                        Err(unavailable("TransactWriteItems", &e))
+                    }
+                }
+                Some(s) if is_transient_conflict(s) => Err(StoreError::Contention),
+                _ => Err(unavailable("TransactWriteItems", &e)),
+            },
+        }
+    }
+
+    async fn query_desc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        output.items().iter().map(parse_item).collect()
+    }
+}

@@ -1,0 +1,309 @@
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use latchkey::clock::{Instant, ManualClock};
+use latchkey::notify::sns::SnsNotifier;
+use latchkey::random::SystemRandom;
+use latchkey::store::dynamo::DynamoStore;
+use latchkey::{App, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// 2026-11-28T10:00:00Z, mid-way through a TOTP step.
+pub const START: i64 = 1_795_860_015;
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn moto_endpoint() -> String {
+    std::env::var("LATCHKEY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!("LATCHKEY_TEST_AWS_ENDPOINT is not set: run ./scripts/test, or start moto with scripts/local-stack and export it")
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let random = latchkey::random::token::<6>(&SystemRandom::new()).unwrap();
+    format!(
+        "{prefix}-{}-{n}-{}",
+        std::process::id(),
+        random.replace(['-', '_'], "x")
+    )
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        self
+    }
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+        let error = self.body["error"].as_object().expect("error object");
+        assert_eq!(
+            error.len(),
+            2,
+            "error has exactly code and message: {}",
+            self.body
+        );
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error message: {}",
+            self.body
+        );
+        assert_eq!(self.body.as_object().map(|o| o.len()), Some(1));
+        self
+    }
+}
+
+pub struct TestEnv {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub app: Arc<App>,
+    #[allow(dead_code)] // for tests that inspect SNS directly
+    pub topic_arn: String,
+    #[allow(dead_code)] // for tests that inspect moto directly
+    pub sdk: aws_config::SdkConfig,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn create_table(sdk: &aws_config::SdkConfig, name: &str) {
+    // The definition scripts/local-stack and infra/template.yaml use too (a test compares).
+    let definition: Value = serde_json::from_str(include_str!("../../infra/table.json")).unwrap();
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for attribute in definition["AttributeDefinitions"].as_array().unwrap() {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(
+                    attribute["AttributeType"].as_str().unwrap(),
+                ))
+                .build()
+                .unwrap(),
+        );
+    }
+    for key in definition["KeySchema"].as_array().unwrap() {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key["AttributeName"].as_str().unwrap())
+                .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.expect("create table in moto");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(definition["TimeToLiveAttribute"].as_str().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL in moto");
+}
+
+impl TestEnv {
+    pub async fn start() -> TestEnv {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(overrides: &[(&str, &str)]) -> TestEnv {
+        let endpoint = moto_endpoint();
+        let table = unique("latchkey");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
+        let secret = latchkey::random::token::<32>(&SystemRandom::new()).unwrap();
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("LATCHKEY_TABLE".into(), table.clone()),
+            ("LATCHKEY_AWS_ENDPOINT".into(), endpoint.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("LATCHKEY_MASTER_SECRET".into(), secret),
+            // Cheap hashing for tests; the production default is pinned by a unit test.
+            ("LATCHKEY_ARGON2_MEMORY_KIB".into(), "256".into()),
+            ("LATCHKEY_ARGON2_ITERATIONS".into(), "1".into()),
+            ("LATCHKEY_PUBLIC_URL".into(), base.clone()),
+        ]);
+        let probe = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        let sdk = latchkey::app::aws_sdk_config(&probe).await;
+        create_table(&sdk, &table).await;
+        let topic = aws_sdk_sns::Client::new(&sdk)
+            .create_topic()
+            .name(unique("push"))
+            .send()
+            .await
+            .expect("create topic in moto");
+        let topic_arn = topic.topic_arn().unwrap().to_owned();
+        vars.insert("LATCHKEY_PUSH_TOPIC_ARN".into(), topic_arn.clone());
+        for (k, v) in overrides {
+            vars.insert((*k).into(), (*v).into());
+        }
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        let clock = Arc::new(ManualClock::new(Instant::from_secs(START)));
+        let app = Arc::new(
+            App::new(
+                config.clone(),
+                Arc::new(DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    table.clone(),
+                )),
+                Arc::new(SnsNotifier::new(
+                    aws_sdk_sns::Client::new(&sdk),
+                    Some(topic_arn.clone()),
+                )),
+                clock.clone(),
+                Arc::new(SystemRandom::new()),
+            )
+            .unwrap(),
+        );
+        let router = latchkey_functions::dev_server::router(app.clone(), "../web".into());
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(latchkey_functions::dev_server::serve_on(
+            listener,
+            router,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        TestEnv {
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            app,
+            topic_arn,
+            sdk,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("dev server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        Response {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn signup(&self, username: &str) {
+        self.post(
+            "/v1/accounts",
+            json!({ "username": username, "password": PASSWORD }),
+        )
+        .await
+        .expect(201);
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/v1/login",
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// A new user's first login: a setup session's token.
+    pub async fn signup_and_login(&self, username: &str) -> String {
+        self.signup(username).await;
+        let r = self.login(username, PASSWORD).await.expect(200);
+        assert_eq!(r.body["status"], "mfa_setup_required");
+        r.body["session"]["token"].as_str().unwrap().to_owned()
+    }
+}
