@@ -19,7 +19,10 @@ function deviceRef(ev, devicesById) {
   const name = (d && d.name) || detail.name || detail.device_name;
   const type = (d && d.type) || detail.type || detail.device_type;
   if (name) return `“${name}”`;
-  if (type) return `a ${methodLabel(type).toLowerCase()}`;
+  if (type) {
+    const label = methodLabel(type).toLowerCase();
+    return `${/^[aeiou]/.test(label) ? "an" : "a"} ${label}`;
+  }
   return "a device";
 }
 
