@@ -317,3 +317,40 @@ pub async fn load<T: Record>(store: &dyn Store, key: &Key) -> Result<Option<Stor
         None => Ok(None),
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// Publishing failed: it never reached the device and can never be answered.
+    Failed,
+}
+
+/// A login push (ops::push). Expiry is computed from `expires_at`, never stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Push {
+    pub push_id: String,
+    pub username: String,
+    pub device_id: String,
+    /// The login it belongs to: SHA-256 of its mfa_token, hex (the `MFA#` key).
+    pub mfa_token_hash: String,
+    /// 32 random bytes, base64url; the device signs its answer over it.
+    pub challenge: String,
+    /// SHA-256 of `push_id ‖ "\n" ‖ number`, hex.
+    pub number_hash: String,
+    pub status: PushStatus,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub answered_at: Option<i64>,
+}
+
+impl Record for Push {
+    fn key(&self) -> Key {
+        push_key(&self.push_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}

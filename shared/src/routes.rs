@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
-use crate::ops::{accounts, events, login, mfa, session, totp};
+use crate::ops::{accounts, events, login, mfa, push, session, totp};
 use crate::records::Scope;
 use lambda_http::Body;
 use serde::Deserialize;
@@ -102,7 +102,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/v1/mfa/webauthn" => "start-webauthn-registration", StartWebauthnRegistration, Setup, GET_PUT, &[]),
     route!("POST" "/v1/mfa/webauthn/confirm" => "confirm-webauthn-registration", ConfirmWebauthnRegistration, Setup, GET_PUT_DELETE, &[]),
     route!("POST" "/v1/mfa/push" => "start-push-registration", StartPushRegistration, Setup, GET_PUT, &[]),
-    route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, Public, GET_PUT_DELETE, &["Subscribe"]),
+    route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, Public, GET_PUT_DELETE, &["Subscribe", "Unsubscribe"]),
     route!("POST" "/v1/push/respond" => "push-respond", PushRespond, Public, GET_PUT, &[]),
 ];
 
@@ -203,15 +203,21 @@ async fn dispatch(app: &App, route: &Route, request: &Request) -> Result<Respons
         Op::ConfirmTotpRegistration => {
             totp::confirm(app, caller()?, http::json_body(request)?).await
         }
+        Op::StartPushRegistration => {
+            let body = optional_json(request)?;
+            push::start(app, caller()?, body).await
+        }
+        Op::PushEnroll => push::enroll(app, http::json_body(request)?).await,
+        Op::LoginPush => {
+            let body = http::json_body(request)?;
+            push::login_push(app, body, http::client_info(request)).await
+        }
+        Op::LoginPushStatus => push::status(app, http::json_body(request)?).await,
+        Op::PushRespond => push::respond(app, http::json_body(request)?).await,
         Op::LoginWebauthnStart
         | Op::LoginWebauthnFinish
-        | Op::LoginPush
-        | Op::LoginPushStatus
         | Op::StartWebauthnRegistration
-        | Op::ConfirmWebauthnRegistration
-        | Op::StartPushRegistration
-        | Op::PushEnroll
-        | Op::PushRespond => Err(Error::NotImplemented),
+        | Op::ConfirmWebauthnRegistration => Err(Error::NotImplemented),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod fixtures;
+mod push;
 mod route_table;
 mod sessions;
 mod support;

@@ -145,6 +145,13 @@ impl TestEnv {
     }
 
     pub async fn start_with(overrides: &[(&str, &str)]) -> TestEnv {
+        Self::start_at(Instant::from_secs(START), overrides).await
+    }
+
+    /// [`TestEnv::start_with`] with the manual clock starting at `at`. Tests that involve a
+    /// process reading its own wall clock (the push-agent drops expired pushes) start it
+    /// at the real time.
+    pub async fn start_at(at: Instant, overrides: &[(&str, &str)]) -> TestEnv {
         let endpoint = moto_endpoint();
         let table = unique("latchkey");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -176,7 +183,7 @@ impl TestEnv {
             vars.insert((*k).into(), (*v).into());
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        let clock = Arc::new(ManualClock::new(Instant::from_secs(START)));
+        let clock = Arc::new(ManualClock::new(at));
         let app = Arc::new(
             App::new(
                 config.clone(),

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod events;
 pub mod login;
 pub mod mfa;
+pub mod push;
 pub mod registration;
 pub mod session;
 pub mod totp;

@@ -106,6 +106,20 @@ pub async fn confirm(
     name: Option<&str>,
     secret: DeviceSecret,
 ) -> Result<Confirmed> {
+    let device_id = crate::random::token::<16>(app.rng.as_ref())?;
+    confirm_with_id(app, registration, caller, name, device_id, secret).await
+}
+
+/// [`confirm`] with a device id made beforehand: a push device's SNS subscription filters
+/// on its id, so the id exists before the device does.
+pub async fn confirm_with_id(
+    app: &App,
+    registration: &Stored<Registration>,
+    caller: Option<&Caller>,
+    name: Option<&str>,
+    device_id: String,
+    secret: DeviceSecret,
+) -> Result<Confirmed> {
     let name = optional_name(name)?;
     let now = app.clock.now();
     let username = registration.value.username.clone();
@@ -117,7 +131,7 @@ pub async fn confirm(
 
     let mut updated = profile.value.clone();
     let device = Device {
-        id: crate::random::token::<16>(app.rng.as_ref())?,
+        id: device_id,
         name: name
             .or_else(|| registration.value.name.clone())
             .unwrap_or_else(|| default_name(&updated, kind)),

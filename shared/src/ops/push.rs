@@ -1,0 +1,725 @@
+//! Push authentication: enrolling a push device (the push-agent) and logging in with
+//! number matching.
+//!
+//! Enrollment. `POST /v1/mfa/push` starts a registration whose one-time secret (256 bits,
+//! only its SHA-256 stored) travels in the registration URI together with the server's
+//! Ed25519 key. The device proves possession of the secret and of its new P-256 key
+//! (a signature over the registration id and the key), its endpoint is subscribed to the
+//! push topic with a filter on its device id, and only then is the device written. If
+//! that write fails the subscription is dropped again, unless the device turns out to
+//! have been stored after all (an answer lost on the way back).
+//!
+//! A login push moves through these states, each change one conditional write on the
+//! `PUSH#` item, so exactly one answer wins:
+//!
+//! ```text
+//!   POST /v1/login/push ──▶ pending ──(device: approve, right number)──▶ approved
+//!            │                 │  └───(device: deny, or a wrong number)──▶ denied
+//!            │                 └──(120 s, no answer)──▶ expired (computed on read)
+//!   Publish failed ──▶ failed (answered "expired"; the rate-limit counters are given back)
+//!
+//!   approved ──POST /v1/login/push/status──▶ full session; the mfa_token is spent, so
+//!                                            the answer is handed out once
+//! ```
+//!
+//! The device's answer is trusted only with a valid ECDSA P-256 signature by the device's
+//! stored key over the push's challenge; the signature is checked before anything about
+//! the push's state is told. An approval with the wrong number counts as a wrong second
+//! factor (against the mfa_token and the account lock) as well as a denial.
+//!
+//! Why the number is hashed plainly (SHA-256 bound to the push id) rather than keyed: it
+//! is no secret from whoever holds the browser, and knowing it is worthless without the
+//! device key. It is kept out of the store in clear all the same.
+
+use super::events::{self, EventType};
+use super::login::{self, Pending};
+use super::registration;
+use super::session::Caller;
+use crate::app::App;
+use crate::clock::Instant;
+use crate::config::Config;
+use crate::domain::{secrets_equal, sha256_hex};
+use crate::error::{Error, Result};
+use crate::http::{self, ClientInfo, Response};
+use crate::records::{
+    self, load, mfa_key, profile_key, push_key, DeviceSecret, DeviceType, MfaLogin, PendingDevice,
+    Profile, Push, PushStatus, Stored,
+};
+use crate::store::Write;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use lambda_http::Body;
+use ring::signature;
+use serde::Deserialize;
+use serde_json::json;
+
+/// At most this many pushes per mfa_token (API.md)...
+pub const PUSHES_PER_LOGIN: u32 = 3;
+/// ...and this many per account within [`PUSH_WINDOW_SECS`].
+pub const PUSHES_PER_WINDOW: usize = 10;
+pub const PUSH_WINDOW_SECS: i64 = 15 * 60;
+
+const ENROLL_CONTEXT: &str = "latchkey-enroll-v1";
+const ANSWER_CONTEXT: &str = "latchkey-push-v1";
+/// Ids we hand out are 22 characters; anything much longer cannot exist and is not
+/// worth a read.
+const MAX_ID_LEN: usize = 128;
+const MAX_ENDPOINT_LEN: usize = 2048;
+
+// ---------------------------------------------------------------------------------------
+// Registration
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /v1/mfa/push` → `200 {"registration_id", "registration_uri", "qr_svg", "expires_at"}`.
+pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {
+    let secret = crate::random::token::<32>(app.rng.as_ref())?;
+    let secret_hash = sha256_hex(secret.as_bytes());
+    let reg = registration::start(
+        app,
+        caller,
+        DeviceType::Push,
+        request.name.as_deref(),
+        |_| Ok(PendingDevice::Push { secret_hash }),
+    )
+    .await?;
+    let uri = registration_uri(
+        &app.config,
+        &URL_SAFE_NO_PAD.encode(app.keys.push_public_key()),
+        &reg.id,
+        &secret,
+        &caller.username,
+    );
+    http::json(
+        200,
+        &json!({
+            "registration_id": reg.id,
+            "registration_uri": uri,
+            "qr_svg": crate::domain::totp::qr_svg(&uri)?,
+            "expires_at": Instant(reg.expires_at).rfc3339(),
+        }),
+    )
+}
+
+/// `latchkey-push://enroll?api=…&rid=…&secret=…&user=…&issuer=…&server_key=…`
+pub fn registration_uri(
+    config: &Config,
+    server_key: &str,
+    registration_id: &str,
+    secret: &str,
+    username: &str,
+) -> String {
+    let pairs = [
+        ("api", config.public_url.as_str()),
+        ("rid", registration_id),
+        ("secret", secret),
+        ("user", username),
+        ("issuer", config.issuer.as_str()),
+        ("server_key", server_key),
+    ];
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    format!("latchkey-push://enroll?{}", query.join("&"))
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters, so any URI
+/// parser reads the values back unchanged (no `+` for spaces).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub registration_id: String,
+    pub secret: String,
+    pub public_key: String,
+    pub endpoint: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub signature: String,
+}
+
+/// `POST /v1/push/enroll` (no session: the one-time secret authorises it) → `201 {"device_id"}`.
+///
+/// Error order: malformed fields 400; then the registration (unknown 404, used 409,
+/// expired 410: its id is random and travels with the secret, so these tell nothing
+/// secret); then the secret (401 invalid_credentials), then the device's signature
+/// (401 invalid_signature). The recovery codes a first device brings are not in this
+/// answer: it goes to the device, not to the user's browser, which makes fresh ones.
+pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>> {
+    registration::optional_name(request.name.as_deref())?;
+    let public_key = device_key(&request.public_key).ok_or_else(|| {
+        Error::invalid("field `public_key` must be an uncompressed P-256 point, base64url")
+    })?;
+    let endpoint = check_endpoint(&request.endpoint)?;
+    if request.registration_id.len() > MAX_ID_LEN {
+        return Err(Error::NotFound);
+    }
+
+    let reg = registration::open(app, &request.registration_id, app.clock.now()).await?;
+    let PendingDevice::Push { secret_hash } = &reg.value.pending else {
+        return Err(Error::NotFound);
+    };
+    let presented = sha256_hex(request.secret.as_bytes());
+    if !secrets_equal(presented.as_bytes(), secret_hash.as_bytes()) {
+        return Err(Error::InvalidCredentials);
+    }
+    let message = format!(
+        "{ENROLL_CONTEXT}\n{}\n{}",
+        request.registration_id, request.public_key
+    );
+    verify_device_signature(&public_key, &message, &request.signature)?;
+
+    // Refuse before touching SNS when the account already has a push device; confirm
+    // checks again under the profile's version.
+    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&reg.value.username))
+        .await?
+        .ok_or(Error::NotFound)?;
+    registration::check_room(&profile.value, DeviceType::Push)?;
+
+    // The filter policy names the device, so its id exists before the device does.
+    let device_id = crate::random::token::<16>(app.rng.as_ref())?;
+    let subscription = app.notifier.subscribe(&endpoint, &device_id).await?;
+    let confirmed = super::retrying(app, || async {
+        let reg = registration::open(app, &request.registration_id, app.clock.now()).await?;
+        if !matches!(reg.value.pending, PendingDevice::Push { .. }) {
+            return Err(Error::NotFound);
+        }
+        let secret = DeviceSecret::Push {
+            public_key: request.public_key.clone(),
+            subscription_arn: Some(subscription.clone()),
+        };
+        registration::confirm_with_id(
+            app,
+            &reg,
+            None,
+            request.name.as_deref(),
+            device_id.clone(),
+            secret,
+        )
+        .await
+    })
+    .await;
+    match confirmed {
+        Ok(confirmed) => http::json(201, &json!({ "device_id": confirmed.device.id })),
+        Err(error) => match device_stored(app, &reg.value.username, &device_id).await {
+            Some(true) => http::json(201, &json!({ "device_id": device_id })),
+            Some(false) => {
+                drop_subscription(app, &subscription).await;
+                Err(error)
+            }
+            None => {
+                tracing::warn!("push enrollment failed and the profile cannot be read; keeping its SNS subscription");
+                Err(error)
+            }
+        },
+    }
+}
+
+/// Whether the device was written after all (the write's answer may be what failed);
+/// `None` when that cannot be read either. Then the subscription stays: a stray one,
+/// filtered on an unknown device id, delivers nothing, while dropping a live device's
+/// would silently break it.
+async fn device_stored(app: &App, username: &str, device_id: &str) -> Option<bool> {
+    match load::<Profile>(app.store.as_ref(), &profile_key(username)).await {
+        Ok(Some(profile)) => Some(profile.value.devices.iter().any(|d| d.id == device_id)),
+        Ok(None) => Some(false),
+        Err(_) => None,
+    }
+}
+
+async fn drop_subscription(app: &App, subscription: &str) {
+    if app.notifier.unsubscribe(subscription).await.is_err() {
+        tracing::warn!("push enrollment failed and its SNS subscription could not be removed");
+    }
+}
+
+/// An uncompressed SEC1 P-256 point (65 bytes, `0x04 ‖ X ‖ Y`), base64url. Whether the
+/// point is on the curve is checked by ring with the enrollment signature.
+fn device_key(text: &str) -> Option<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    (bytes.len() == 65 && bytes[0] == 0x04).then_some(bytes)
+}
+
+/// The SNS endpoint: an absolute `https` URL without credentials or fragment; plain
+/// `http` only to a loopback host (a local agent behind moto), since a push names the
+/// user, their IP and browser and must not cross a network in clear text.
+fn check_endpoint(text: &str) -> Result<String> {
+    let refuse = |why: &str| Error::invalid(format!("field `endpoint` {why}"));
+    if text.len() > MAX_ENDPOINT_LEN {
+        return Err(refuse("is too long"));
+    }
+    let url = url::Url::parse(text).map_err(|_| refuse("must be an absolute http or https URL"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(refuse("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(refuse("must not carry credentials or a fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(refuse("must use https unless its host is loopback")),
+        _ => return Err(refuse("must be an absolute http or https URL")),
+    }
+    Ok(url.to_string())
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// ECDSA P-256 SHA-256 (ASN.1 DER, base64url) by `public_key` over `message`.
+fn verify_device_signature(public_key: &[u8], message: &str, signature_b64: &str) -> Result<()> {
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| Error::InvalidSignature)?;
+    signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, public_key)
+        .verify(message.as_bytes(), &signature)
+        .map_err(|_| Error::InvalidSignature)
+}
+
+// ---------------------------------------------------------------------------------------
+// Login
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginPushRequest {
+    pub mfa_token: String,
+}
+
+/// `POST /v1/login/push` → `202 {"push_id", "number", "expires_at"}`.
+pub async fn login_push(
+    app: &App,
+    request: LoginPushRequest,
+    client: ClientInfo,
+) -> Result<Response<Body>> {
+    let (push, number) = super::retrying(app, || create_push(app, &request.mfa_token)).await?;
+    let message = signed_message(app, &push, &client)?;
+    if app
+        .notifier
+        .publish(&push.device_id, &message)
+        .await
+        .is_err()
+    {
+        withdraw(app, &push).await;
+        return Err(Error::Unavailable);
+    }
+    http::json(
+        202,
+        &json!({
+            "push_id": push.push_id,
+            "number": number,
+            "expires_at": Instant(push.expires_at).rfc3339(),
+        }),
+    )
+}
+
+/// Checks the limits and writes the push with both counters, all at once.
+async fn create_push(app: &App, mfa_token: &str) -> Result<(Push, String)> {
+    let pending = login::load_pending(app, mfa_token).await?;
+    let now = pending.now;
+    let device_id = pending
+        .profile
+        .value
+        .devices
+        .iter()
+        .find(|d| d.secret.device_type() == DeviceType::Push)
+        .map(|d| d.id.clone())
+        .ok_or(Error::MethodNotRegistered)?;
+
+    let mut mfa = pending.mfa.value.clone();
+    if mfa.pushes_sent >= PUSHES_PER_LOGIN {
+        return Err(Error::TooManyAttempts {
+            retry_after_secs: now.secs_until(Instant(mfa.expires_at)),
+        });
+    }
+    let mut profile = pending.profile.value.clone();
+    let window_start = now.plus_secs(-PUSH_WINDOW_SECS);
+    profile
+        .recent_pushes
+        .retain(|at| Instant(*at) > window_start);
+    if profile.recent_pushes.len() >= PUSHES_PER_WINDOW {
+        let oldest = profile.recent_pushes.iter().copied().min().unwrap_or(now.0);
+        return Err(Error::TooManyAttempts {
+            retry_after_secs: now.secs_until(Instant(oldest).plus_secs(PUSH_WINDOW_SECS)),
+        });
+    }
+    mfa.pushes_sent += 1;
+    profile.recent_pushes.push(now.millis());
+
+    let push_id = crate::random::token::<16>(app.rng.as_ref())?;
+    let number = crate::random::digits(app.rng.as_ref(), app.config.push_digits)?;
+    let push = Push {
+        number_hash: number_hash(&push_id, &number),
+        push_id,
+        username: pending.username().to_owned(),
+        device_id,
+        mfa_token_hash: mfa.token_hash.clone(),
+        challenge: crate::random::token::<32>(app.rng.as_ref())?,
+        status: PushStatus::Pending,
+        created_at: now.millis(),
+        expires_at: now.plus_secs(app.config.push_ttl_secs).millis(),
+        answered_at: None,
+    };
+    let writes = vec![
+        records::create(&push)?,
+        pending.mfa.replace(&mfa)?,
+        pending.profile.replace(&profile)?,
+    ];
+    super::commit(app, writes, super::contention).await?;
+    Ok((push, number))
+}
+
+fn number_hash(push_id: &str, number: &str) -> String {
+    sha256_hex(format!("{push_id}\n{number}").as_bytes())
+}
+
+/// The SNS Message: `{"payload": "<JSON>", "signature": "<Ed25519 over the payload bytes>"}`.
+fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String> {
+    let payload = json!({
+        "v": 1,
+        "type": "login",
+        "push_id": push.push_id,
+        "challenge": push.challenge,
+        "device_id": push.device_id,
+        "username": push.username,
+        "issuer": app.config.issuer,
+        "ip": client.ip,
+        "user_agent": client.user_agent,
+        "created_at": Instant(push.created_at).rfc3339(),
+        "expires_at": Instant(push.expires_at).rfc3339(),
+        "respond_url": format!("{}/v1/push/respond", app.config.public_url),
+    })
+    .to_string();
+    let signature = URL_SAFE_NO_PAD.encode(app.keys.push_sign(payload.as_bytes()));
+    serde_json::to_string(&json!({ "payload": payload, "signature": signature }))
+        .map_err(|_| Error::Internal)
+}
+
+/// After a failed Publish: the push can never be answered (it is marked failed) and the
+/// two counters get their unit back, since nothing reached the user. Best effort: if this
+/// fails too, the push still expires unanswered and the counters age out.
+async fn withdraw(app: &App, push: &Push) {
+    let result = super::retrying(app, || async {
+        let Some(stored) = load::<Push>(app.store.as_ref(), &push_key(&push.push_id)).await? else {
+            return Ok(());
+        };
+        if stored.value.status != PushStatus::Pending {
+            return Ok(());
+        }
+        let mut failed = stored.value.clone();
+        failed.status = PushStatus::Failed;
+        let mut writes = vec![stored.replace(&failed)?];
+        if let Some(mfa) =
+            load::<MfaLogin>(app.store.as_ref(), &mfa_key(&push.mfa_token_hash)).await?
+        {
+            let mut given_back = mfa.value.clone();
+            given_back.pushes_sent = given_back.pushes_sent.saturating_sub(1);
+            writes.push(mfa.replace(&given_back)?);
+        }
+        if let Some(profile) =
+            load::<Profile>(app.store.as_ref(), &profile_key(&push.username)).await?
+        {
+            let mut given_back = profile.value.clone();
+            if let Some(index) = given_back
+                .recent_pushes
+                .iter()
+                .position(|at| *at == push.created_at)
+            {
+                given_back.recent_pushes.remove(index);
+                writes.push(profile.replace(&given_back)?);
+            }
+        }
+        super::commit(app, writes, super::contention).await
+    })
+    .await;
+    if result.is_err() {
+        tracing::warn!("a push whose publish failed could not be withdrawn; it will expire");
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    pub mfa_token: String,
+    pub push_id: String,
+}
+
+/// `POST /v1/login/push/status` → `{"status": "pending" | "denied" | "expired"}`, or the
+/// authenticated answer once, when approved.
+pub async fn status(app: &App, request: StatusRequest) -> Result<Response<Body>> {
+    super::retrying(app, || status_attempt(app, &request)).await
+}
+
+async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<Body>> {
+    let pending = login::load_pending(app, &request.mfa_token).await?;
+    let push = own_push(app, &pending, &request.push_id).await?;
+    let label = match push.value.status {
+        PushStatus::Pending if Instant(push.value.expires_at) <= pending.now => "expired",
+        PushStatus::Pending => "pending",
+        PushStatus::Failed => "expired",
+        PushStatus::Denied => "denied",
+        PushStatus::Approved => {
+            // Approved by a device since removed: the approval no longer counts.
+            if !pending
+                .profile
+                .value
+                .devices
+                .iter()
+                .any(|d| d.id == push.value.device_id)
+            {
+                "expired"
+            } else {
+                let profile = pending.profile.value.clone();
+                return login::succeed(
+                    app,
+                    &pending,
+                    profile,
+                    Some(&push.value.device_id),
+                    vec![],
+                    json!({}),
+                )
+                .await;
+            }
+        }
+    };
+    http::json(200, &json!({ "status": label }))
+}
+
+/// The push, if it belongs to this login; another login's push is not found.
+async fn own_push(app: &App, pending: &Pending, push_id: &str) -> Result<Stored<Push>> {
+    if push_id.len() > MAX_ID_LEN {
+        return Err(Error::NotFound);
+    }
+    load::<Push>(app.store.as_ref(), &push_key(push_id))
+        .await?
+        .filter(|p| {
+            secrets_equal(
+                p.value.mfa_token_hash.as_bytes(),
+                pending.mfa.value.token_hash.as_bytes(),
+            )
+        })
+        .ok_or(Error::NotFound)
+}
+
+// ---------------------------------------------------------------------------------------
+// The device's answer
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondRequest {
+    pub push_id: String,
+    pub device_id: String,
+    pub decision: Decision,
+    #[serde(default)]
+    pub number: Option<String>,
+    pub signature: String,
+}
+
+/// `POST /v1/push/respond` (no session: the device key authorises it) →
+/// `200 {"status": "approved" | "denied"}`.
+///
+/// An unknown push, or one for another (or a since removed) device, is 404. Then the
+/// signature (401), and only then the state: answered 409, expired 410.
+pub async fn respond(app: &App, request: RespondRequest) -> Result<Response<Body>> {
+    if request.push_id.len() > MAX_ID_LEN {
+        return Err(Error::NotFound);
+    }
+    let status = super::retrying(app, || respond_attempt(app, &request)).await?;
+    http::json(200, &json!({ "status": status }))
+}
+
+async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static str> {
+    let now = app.clock.now();
+    let push = load::<Push>(app.store.as_ref(), &push_key(&request.push_id))
+        .await?
+        .ok_or(Error::NotFound)?;
+    if push.value.device_id != request.device_id {
+        return Err(Error::NotFound);
+    }
+    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&push.value.username))
+        .await?
+        .ok_or(Error::NotFound)?;
+    let public_key = profile
+        .value
+        .devices
+        .iter()
+        .find_map(|d| match &d.secret {
+            DeviceSecret::Push { public_key, .. } if d.id == request.device_id => {
+                Some(public_key.clone())
+            }
+            _ => None,
+        })
+        .ok_or(Error::NotFound)?;
+    let public_key = URL_SAFE_NO_PAD
+        .decode(&public_key)
+        .map_err(|_| Error::Internal)?;
+    let number = request.number.as_deref().unwrap_or("");
+    let message = format!(
+        "{ANSWER_CONTEXT}\n{}\n{}\n{}\n{number}",
+        push.value.push_id,
+        push.value.challenge,
+        request.decision.as_str()
+    );
+    verify_device_signature(&public_key, &message, &request.signature)?;
+
+    match push.value.status {
+        PushStatus::Pending => {}
+        PushStatus::Failed => return Err(Error::Expired),
+        PushStatus::Approved | PushStatus::Denied => return Err(Error::AlreadyAnswered),
+    }
+    if Instant(push.value.expires_at) <= now {
+        return Err(Error::Expired);
+    }
+
+    let right_number = secrets_equal(
+        number_hash(&push.value.push_id, number).as_bytes(),
+        push.value.number_hash.as_bytes(),
+    );
+    let mut answered = push.value.clone();
+    answered.answered_at = Some(now.millis());
+    let username = push.value.username.clone();
+    let device_id = Some(push.value.device_id.as_str());
+    let (status, writes) = match request.decision {
+        Decision::Approve if right_number => {
+            answered.status = PushStatus::Approved;
+            ("approved", vec![push.replace(&answered)?])
+        }
+        Decision::Deny => {
+            answered.status = PushStatus::Denied;
+            let event = events::record(
+                app,
+                &username,
+                now,
+                EventType::PushDenied,
+                device_id,
+                Some("denied on the device"),
+            )?;
+            ("denied", vec![push.replace(&answered)?, event])
+        }
+        Decision::Approve => {
+            answered.status = PushStatus::Denied;
+            let mut writes = vec![push.replace(&answered)?];
+            writes.extend(wrong_number(app, &push.value, profile, now).await?);
+            ("denied", writes)
+        }
+    };
+    super::commit(app, writes, super::contention).await?;
+    Ok(status)
+}
+
+/// A wrong number is a wrong second factor: it counts against the login's mfa_token (as
+/// [`login::fail`] does; the token dies at its fifth) and toward the account lock.
+/// The exhausted token is kept, not deleted: `load_pending` refuses it all the same, and
+/// this function's IAM policy has no DeleteItem.
+async fn wrong_number(
+    app: &App,
+    push: &Push,
+    profile: Stored<Profile>,
+    now: Instant,
+) -> Result<Vec<Write>> {
+    let mut writes = Vec::new();
+    if let Some(mfa) = load::<MfaLogin>(app.store.as_ref(), &mfa_key(&push.mfa_token_hash)).await? {
+        let mut counted = mfa.value.clone();
+        counted.failures = counted.failures.saturating_add(1);
+        writes.push(mfa.replace(&counted)?);
+    }
+    let mut counted = profile.value.clone();
+    counted.record_failure(now);
+    writes.push(profile.replace(&counted)?);
+    writes.push(events::record(
+        app,
+        &push.username,
+        now,
+        EventType::PushDenied,
+        Some(&push.device_id),
+        Some("wrong number"),
+    )?);
+    Ok(writes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(
+            percent_encode("http://localhost:8080"),
+            "http%3A%2F%2Flocalhost%3A8080"
+        );
+        assert_eq!(percent_encode("Latchkey Dev"), "Latchkey%20Dev");
+        assert_eq!(percent_encode("a+b@c"), "a%2Bb%40c");
+    }
+
+    #[test]
+    fn endpoints_need_https_unless_loopback() {
+        assert!(check_endpoint("https://push.example.com/sns").is_ok());
+        assert!(check_endpoint("http://127.0.0.1:8443/").is_ok());
+        assert!(check_endpoint("http://localhost:1/x").is_ok());
+        assert!(check_endpoint("http://[::1]:1/").is_ok());
+        for bad in [
+            "http://push.example.com/",
+            "http://10.0.0.1/",
+            "ftp://localhost/",
+            "https://user:pw@push.example.com/",
+            "https://push.example.com/#x",
+            "/relative",
+            "",
+        ] {
+            assert!(
+                matches!(check_endpoint(bad), Err(Error::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn device_keys_are_uncompressed_points() {
+        let mut key = vec![4u8; 65];
+        assert!(device_key(&URL_SAFE_NO_PAD.encode(&key)).is_some());
+        key[0] = 2;
+        assert!(device_key(&URL_SAFE_NO_PAD.encode(&key)).is_none());
+        assert!(device_key(&URL_SAFE_NO_PAD.encode([4u8; 33])).is_none());
+        assert!(device_key("not base64!").is_none());
+    }
+}
