@@ -32,6 +32,9 @@ fn agent_binary() -> PathBuf {
     path
 }
 
+/// How long to wait for the agent (it shares two cores with compilers in CI).
+const PATIENCE: Duration = Duration::from_secs(30);
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -115,7 +118,8 @@ impl Agent {
             device_id: String::new(),
         };
         // It prints the device id once enrolled and listening.
-        for _ in 0..400 {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::time::Instant::now() < deadline {
             let out = std::fs::read_to_string(agent.dir.0.join("stdout")).unwrap_or_default();
             if let Some(line) = out.lines().next().filter(|_| out.ends_with('\n')) {
                 agent.device_id = line.trim().to_owned();
@@ -171,7 +175,8 @@ impl Agent {
     /// Waits until the push shows up in `pending` (deliveries are processed after the
     /// agent has answered SNS).
     async fn wait_for(&self, push_id: &str) -> Value {
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::time::Instant::now() < deadline {
             if let Some(p) = self
                 .pending()
                 .await
