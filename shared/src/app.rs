@@ -10,6 +10,8 @@ use crate::password::PasswordHasher;
 use crate::random::{Random, SystemRandom};
 use crate::store::{dynamo::DynamoStore, Store};
 use std::sync::Arc;
+use webauthn_rs::prelude::Url;
+use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 pub struct App {
     pub config: Config,
@@ -19,6 +21,8 @@ pub struct App {
     pub rng: Arc<dyn Random>,
     pub keys: Keys,
     pub passwords: PasswordHasher,
+    /// The WebAuthn relying party (id, origin, name), checked once at start.
+    pub webauthn: Webauthn,
 }
 
 impl App {
@@ -31,6 +35,7 @@ impl App {
     ) -> Result<App> {
         let keys = Keys::derive(&config.load_master_secret()?)?;
         let passwords = PasswordHasher::new(config.argon2, rng.as_ref())?;
+        let webauthn = relying_party(&config)?;
         Ok(App {
             config,
             store,
@@ -39,6 +44,7 @@ impl App {
             rng,
             keys,
             passwords,
+            webauthn,
         })
     }
 
@@ -63,6 +69,30 @@ impl App {
     pub async fn from_env() -> Result<App> {
         App::from_config(Config::from_env()?).await
     }
+}
+
+/// The WebAuthn relying party. A bad origin, or an RP id that is not the origin's host or a
+/// registrable suffix of it (an IP address never is), stops the service at start.
+fn relying_party(config: &Config) -> Result<Webauthn> {
+    let refuse = |why: &str| {
+        tracing::error!(
+            rp_id = %config.webauthn_rp_id,
+            origin = %config.webauthn_origin,
+            "configuration error: {why}"
+        );
+        Error::Internal
+    };
+    let origin = Url::parse(&config.webauthn_origin)
+        .map_err(|_| refuse("LATCHKEY_WEBAUTHN_ORIGIN is not a URL"))?;
+    WebauthnBuilder::new(&config.webauthn_rp_id, &origin)
+        .map_err(|_| {
+            refuse(
+                "LATCHKEY_WEBAUTHN_RP_ID must be the origin's host name or a parent domain of it",
+            )
+        })?
+        .rp_name(&config.issuer)
+        .build()
+        .map_err(|_| refuse("the WebAuthn relying party is misconfigured"))
 }
 
 /// The AWS SDK configuration. With `LATCHKEY_AWS_ENDPOINT` set (a local moto), it uses
@@ -90,5 +120,30 @@ pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
 impl From<crate::notify::NotifyError> for Error {
     fn from(_: crate::notify::NotifyError) -> Self {
         Error::Unavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rp_id: &str, origin: &str) -> Config {
+        Config::from_lookup(|name| match name {
+            "LATCHKEY_MASTER_SECRET" => Some("A".repeat(43)),
+            "LATCHKEY_WEBAUTHN_RP_ID" => Some(rp_id.to_owned()),
+            "LATCHKEY_WEBAUTHN_ORIGIN" => Some(origin.to_owned()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_relying_party_must_match_its_origin() {
+        assert!(relying_party(&config("localhost", "http://localhost:8080")).is_ok());
+        assert!(relying_party(&config("example.com", "https://login.example.com")).is_ok());
+        // An IP address is never an RP id; a foreign domain or a non-URL neither.
+        assert!(relying_party(&config("localhost", "http://127.0.0.1:8080")).is_err());
+        assert!(relying_party(&config("example.com", "https://example.org")).is_err());
+        assert!(relying_party(&config("localhost", "not a url")).is_err());
     }
 }

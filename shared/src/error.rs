@@ -48,9 +48,6 @@ pub enum Error {
     /// Optimistic-concurrency retries ran out; answered like an outage.
     #[error("the service is busy; try again shortly")]
     Contention,
-    /// A route of the table whose operation is not built yet.
-    #[error("this route is not implemented yet")]
-    NotImplemented,
     /// A bug or corrupt record; the details go to the log, never to the client.
     #[error("internal error")]
     Internal,
@@ -83,7 +80,6 @@ impl Error {
             Error::PayloadTooLarge => "payload_too_large",
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::Unavailable | Error::Contention => "unavailable",
-            Error::NotImplemented => "not_implemented",
             Error::Internal => "internal_error",
         }
     }
@@ -107,7 +103,6 @@ impl Error {
             Error::PayloadTooLarge => 413,
             Error::TooManyAttempts { .. } => 429,
             Error::Unavailable | Error::Contention => 503,
-            Error::NotImplemented => 501,
             Error::Internal => 500,
         }
     }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::store::{Expect, Item, Key, Store, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PasskeyRegistration, Uuid};
 
 pub const EVENT_RETENTION_SECS: i64 = 365 * 24 * 3600;
 
@@ -84,7 +85,8 @@ pub enum DeviceSecret {
         last_step: Option<u64>,
     },
     Webauthn {
-        credential: serde_json::Value,
+        /// The public key credential with its signature counter and backup flags.
+        credential: Passkey,
     },
     Push {
         /// Uncompressed SEC1 P-256 point, base64url.
@@ -134,6 +136,10 @@ pub struct Profile {
     /// Times of recent login pushes, for the per-account push rate limit.
     #[serde(default)]
     pub recent_pushes: Vec<i64>,
+    /// The WebAuthn user handle: random, made on the first WebAuthn registration and kept,
+    /// so it says nothing about the username.
+    #[serde(default)]
+    pub webauthn_user_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,8 +160,9 @@ pub struct MfaLogin {
     pub expires_at: i64,
     pub failures: u32,
     pub pushes_sent: u32,
+    /// The challenge of the WebAuthn login under way; one-time (see ops::webauthn).
     #[serde(default)]
-    pub webauthn_state: Option<serde_json::Value>,
+    pub webauthn_state: Option<PasskeyAuthentication>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,7 +172,7 @@ pub enum PendingDevice {
         sealed_seed: String,
     },
     Webauthn {
-        state: serde_json::Value,
+        state: PasskeyRegistration,
     },
     Push {
         /// SHA-256 of the one-time enrollment secret, hex.

@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
-use crate::ops::{accounts, events, login, mfa, push, session, totp};
+use crate::ops::{accounts, events, login, mfa, push, session, totp, webauthn};
 use crate::records::Scope;
 use lambda_http::Body;
 use serde::Deserialize;
@@ -214,10 +214,15 @@ async fn dispatch(app: &App, route: &Route, request: &Request) -> Result<Respons
         }
         Op::LoginPushStatus => push::status(app, http::json_body(request)?).await,
         Op::PushRespond => push::respond(app, http::json_body(request)?).await,
-        Op::LoginWebauthnStart
-        | Op::LoginWebauthnFinish
-        | Op::StartWebauthnRegistration
-        | Op::ConfirmWebauthnRegistration => Err(Error::NotImplemented),
+        Op::LoginWebauthnStart => webauthn::start_login(app, http::json_body(request)?).await,
+        Op::LoginWebauthnFinish => webauthn::finish_login(app, http::json_body(request)?).await,
+        Op::StartWebauthnRegistration => {
+            let body = optional_json(request)?;
+            webauthn::start_registration(app, caller()?, body).await
+        }
+        Op::ConfirmWebauthnRegistration => {
+            webauthn::confirm_registration(app, caller()?, http::json_body(request)?).await
+        }
     }
 }
 

@@ -10,3 +10,4 @@ mod push;
 mod route_table;
 mod sessions;
 mod support;
+mod webauthn;

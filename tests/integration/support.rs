@@ -167,6 +167,12 @@ impl TestEnv {
             ("LATCHKEY_ARGON2_MEMORY_KIB".into(), "256".into()),
             ("LATCHKEY_ARGON2_ITERATIONS".into(), "1".into()),
             ("LATCHKEY_PUBLIC_URL".into(), base.clone()),
+            // WebAuthn needs a host name (an IP is never a valid RP id); the soft
+            // authenticator in webauthn.rs claims this origin.
+            (
+                "LATCHKEY_WEBAUTHN_ORIGIN".into(),
+                format!("http://localhost:{port}"),
+            ),
         ]);
         let probe = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
         let sdk = latchkey::app::aws_sdk_config(&probe).await;

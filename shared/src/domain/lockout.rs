@@ -55,6 +55,7 @@ mod tests {
             failed_attempts: 0,
             locked_until: None,
             recent_pushes: vec![],
+            webauthn_user_id: None,
         }
     }
 

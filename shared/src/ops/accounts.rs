@@ -32,6 +32,7 @@ pub async fn create(app: &App, request: Credentials) -> Result<Response<Body>> {
         failed_attempts: 0,
         locked_until: None,
         recent_pushes: Vec::new(),
+        webauthn_user_id: None,
     };
     super::commit(app, vec![records::create(&profile)?], |_| {
         Error::UsernameTaken

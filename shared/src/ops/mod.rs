@@ -13,6 +13,7 @@ pub mod push;
 pub mod registration;
 pub mod session;
 pub mod totp;
+pub mod webauthn;
 
 use crate::app::App;
 use crate::error::{Error, Result};

@@ -128,6 +128,17 @@ pub async fn confirm_with_id(
         .ok_or(Error::NotFound)?;
     let kind = secret.device_type();
     check_room(&profile.value, kind)?;
+    // Checked on the profile version this write expects, so two registrations of one
+    // authenticator cannot both land.
+    if let DeviceSecret::Webauthn { credential } = &secret {
+        if profile.value.devices.iter().any(
+            |d| matches!(&d.secret, DeviceSecret::Webauthn { credential: c } if c.cred_id() == credential.cred_id()),
+        ) {
+            return Err(Error::invalid(
+                "`credential` is already registered on this account",
+            ));
+        }
+    }
 
     let mut updated = profile.value.clone();
     let device = Device {
