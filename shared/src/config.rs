@@ -26,6 +26,8 @@ impl Argon2Params {
 pub enum MasterSecretSource {
     Inline(Vec<u8>),
     File(String),
+    /// A Secrets Manager secret (ARN or name), fetched once per process at start.
+    SecretsManager(String),
 }
 
 impl std::fmt::Debug for MasterSecretSource {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for MasterSecretSource {
         match self {
             MasterSecretSource::Inline(_) => f.write_str("Inline(<redacted>)"),
             MasterSecretSource::File(path) => write!(f, "File({path})"),
+            MasterSecretSource::SecretsManager(arn) => write!(f, "SecretsManager({arn})"),
         }
     }
 }
@@ -79,9 +82,12 @@ impl Config {
             MasterSecretSource::Inline(decode_secret(&inline)?)
         } else if let Some(path) = get("LATCHKEY_MASTER_SECRET_FILE") {
             MasterSecretSource::File(path)
+        } else if let Some(arn) = get("LATCHKEY_MASTER_SECRET_ARN") {
+            MasterSecretSource::SecretsManager(arn)
         } else {
             return Err(config_error(
-                "set LATCHKEY_MASTER_SECRET or LATCHKEY_MASTER_SECRET_FILE".to_owned(),
+                "set LATCHKEY_MASTER_SECRET, LATCHKEY_MASTER_SECRET_FILE or LATCHKEY_MASTER_SECRET_ARN"
+                    .to_owned(),
             ));
         };
         let push_digits = number("LATCHKEY_PUSH_DIGITS", 6)?;
@@ -144,11 +150,16 @@ impl Config {
                 })?;
                 decode_secret(&raw)
             }
+            MasterSecretSource::SecretsManager(_) => Err(config_error(
+                "the Secrets Manager master secret must be fetched before use".to_owned(),
+            )),
         }
     }
 }
 
-fn decode_secret(raw: &str) -> Result<Vec<u8>> {
+/// Decodes a master secret as stored: base64url, at least 32 bytes. Secrets Manager's
+/// generated passwords (letters and digits) are valid base64url.
+pub fn decode_secret(raw: &str) -> Result<Vec<u8>> {
     let bytes = URL_SAFE_NO_PAD
         .decode(raw.trim().trim_end_matches('='))
         .map_err(|_| config_error("the master secret must be base64url".to_owned()))?;

@@ -7,7 +7,9 @@
 mod accounts;
 mod fixtures;
 mod push;
+mod races;
 mod route_table;
 mod sessions;
+mod settings;
 mod support;
 mod webauthn;

@@ -6,6 +6,7 @@ use latchkey::clock::{Instant, ManualClock};
 use latchkey::notify::sns::SnsNotifier;
 use latchkey::random::SystemRandom;
 use latchkey::store::dynamo::DynamoStore;
+use latchkey::store::{Item, Key, Store, StoreError, Write};
 use latchkey::{App, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -33,6 +34,37 @@ fn unique(prefix: &str) -> String {
         std::process::id(),
         random.replace(['-', '_'], "x")
     )
+}
+
+/// moto applies TransactWriteItems by snapshotting whole tables and restoring the snapshot
+/// when a condition fails, which silently undoes writes that concurrent calls made in
+/// between (moto 5.2.5, `transact_write_items`). DynamoDB has no such effect, so tests hand
+/// moto one store call at a time. Requests still interleave between their calls, and that
+/// is where this service's races live: read, check, conditional write.
+pub struct OneCallAtATime {
+    inner: DynamoStore,
+    gate: tokio::sync::Mutex<()>,
+}
+
+#[async_trait::async_trait]
+impl Store for OneCallAtATime {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let _turn = self.gate.lock().await;
+        self.inner.get(key).await
+    }
+    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let _turn = self.gate.lock().await;
+        self.inner.write(writes).await
+    }
+    async fn query_desc(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let _turn = self.gate.lock().await;
+        self.inner.query_desc(pk, prefix, limit).await
+    }
 }
 
 pub struct Response {
@@ -193,10 +225,10 @@ impl TestEnv {
         let app = Arc::new(
             App::new(
                 config.clone(),
-                Arc::new(DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    table.clone(),
-                )),
+                Arc::new(OneCallAtATime {
+                    inner: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone()),
+                    gate: tokio::sync::Mutex::new(()),
+                }),
                 Arc::new(SnsNotifier::new(
                     aws_sdk_sns::Client::new(&sdk),
                     Some(topic_arn.clone()),
