@@ -15,7 +15,7 @@ use latchkey::records::{self, MfaLogin, Profile, Push, PushStatus};
 use push_agent::crypto::{answer_message, enroll_message, system_random, Decision, DeviceKey};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use std::time::Duration;
 // The agent process
 
 fn agent_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/push-agent");
+    let path = crate::support::workspace_binary("push-agent");
     assert!(
         path.exists(),
         "{} is missing: run `cargo build -p push-agent` first",

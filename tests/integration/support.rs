@@ -19,6 +19,17 @@ use tokio::sync::oneshot;
 pub const START: i64 = 1_795_860_015;
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A binary of another workspace package, built beside this test binary (whatever the
+/// target directory): `target/<profile>/deps/integration-… → target/<profile>/<name>`.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in target/<profile>/deps");
+    profile_dir.join(name)
+}
+
 pub fn moto_endpoint() -> String {
     std::env::var("LATCHKEY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
         panic!("LATCHKEY_TEST_AWS_ENDPOINT is not set: run ./scripts/test, or start moto with scripts/local-stack and export it")
