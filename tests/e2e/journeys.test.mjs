@@ -1,19 +1,30 @@
 // One person's life with Latchkey, clicked through in a real Chromium. The tests run in order
 // and share the account: each later step needs the earlier ones, and is skipped (not failed)
 // when one of them broke, so the first failure is the one to read.
+//
+// The push journeys belong to two more people, each with their own account and their own
+// real push-agent (lib/push-agent.mjs), so they do not depend on the first person's steps.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { launch, openPage, Authenticators, shot, BASE_URL } from "./lib/browser.mjs";
 import { AuthenticatorApp } from "./lib/totp.mjs";
+import { PushAgent, agentProblem } from "./lib/push-agent.mjs";
 
-const me = {
-  username: `e2e-${randomBytes(4).toString("hex")}@example.test`,
-  password: `correct horse ${randomBytes(6).toString("hex")}`,
-  app: null, // AuthenticatorApp once registered
-  codes: [], // current recovery codes, unused first
-  oldCodes: [],
-};
+function person(prefix) {
+  return {
+    username: `${prefix}-${randomBytes(4).toString("hex")}@example.test`,
+    password: `correct horse ${randomBytes(6).toString("hex")}`,
+    app: null, // AuthenticatorApp once registered
+    codes: [], // current recovery codes, unused first
+    oldCodes: [],
+    agent: null, // PushAgent once enrolled
+  };
+}
+
+const me = person("e2e");
+const approver = person("e2e-push"); // adds push from settings, approves a sign-in
+const denier = person("e2e-deny"); // sets push up first, denies sign-ins
 
 let browser;
 let page;
@@ -28,6 +39,9 @@ before(async () => {
 });
 
 after(async () => {
+  for (const who of [approver, denier]) {
+    if (who.agent) await who.agent.stop();
+  }
   if (browser) await browser.close();
 });
 
@@ -90,12 +104,17 @@ async function expectHeading(text) {
   await heading(text).waitFor();
 }
 
-async function signIn(password = me.password) {
+async function ensureSignedOut() {
   await page.goto(`${BASE_URL}/#/sign-in`);
   await page.getByRole("heading", { level: 1 }).waitFor();
   if (await page.getByRole("button", { name: "Sign out" }).isVisible()) await signOut();
+}
+
+async function signIn(password, who = me) {
+  password ??= who.password;
+  await ensureSignedOut();
   await expectHeading("Sign in");
-  await page.getByLabel("Username").fill(me.username);
+  await page.getByLabel("Username").fill(who.username);
   await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
@@ -132,20 +151,21 @@ async function readCodes(scope) {
   return codes;
 }
 
-async function registerAuthenticatorApp(where, { name, expectCodes }) {
+/** Fills the open authenticator-app dialog; `where` names its screenshots (none when null). */
+async function registerAuthenticatorApp(where, { name, expectCodes, who = me }) {
   const secretText = await dialog().getByTestId("totp-secret").textContent();
   assert.match(secretText.replace(/\s+/g, ""), /^[A-Z2-7]{32}$/, "a 160-bit base32 secret is shown");
   await dialog().getByRole("img", { name: /QR code/ }).waitFor();
-  me.app = new AuthenticatorApp(secretText);
-  await shot(page, `${where} authenticator app QR`);
+  who.app = new AuthenticatorApp(secretText);
+  if (where) await shot(page, `${where} authenticator app QR`);
 
   const codeBox = dialog().getByLabel("6-digit code from the app");
-  await codeBox.fill(me.app.wrongCode());
+  await codeBox.fill(who.app.wrongCode());
   await dialog().getByRole("button", { name: "Add authenticator app" }).click();
   await dialog().getByRole("alert").getByText("That code isn't right").waitFor();
-  await shot(page, `${where} authenticator app wrong code`);
+  if (where) await shot(page, `${where} authenticator app wrong code`);
 
-  await codeBox.fill(await me.app.code());
+  await codeBox.fill(await who.app.code());
   if (name) await dialog().getByRole("textbox", { name: /^Name/ }).fill(name);
   await dialog().getByRole("button", { name: "Add authenticator app" }).click();
   await dialogDone();
@@ -378,11 +398,156 @@ step("sign in with a recovery code, using only the keyboard", [REGEN], async () 
   await signOut();
 });
 
-// TODO(push-agent): sign in with a push notification. Needs the real push-agent enrolled
-// against the dev server (SNS delivery through moto to the agent's endpoint), which does not
-// exist yet. The page side is built: "Get a push notification" shows the number, polls
-// /v1/login/push/status every 2 s, counts down to expires_at and offers "Resend".
-test.skip("sign in with a push notification (TODO: needs the real push-agent)", () => {});
+// Push: two more people, each with a real push-agent -----------------------------------------
+// The agent is the phone: the dev server publishes each login push to moto's SNS, which POSTs
+// it to the agent's loopback port; the test answers with `push-agent approve|deny`, as a
+// person would at the agent's prompt.
+
+const AGENT = "the push-agent is built";
+const PUSH_ENROLL = "register a push device from settings; a real push-agent enrolls";
+const PUSH_APPROVE = "sign in with a push: type the number shown on the device";
+const PUSH_SETUP = "set up push as the first device; recovery codes follow";
+const PUSH_DENY = "a push denied on the device says so, and offers a new push or another way";
+
+/** Creates `who`'s account through the sign-up page; ends on the setup-required step. */
+async function signUp(who) {
+  await ensureSignedOut();
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await expectHeading("Create your account");
+  await page.getByLabel("Username").fill(who.username);
+  await page.getByLabel("Password", { exact: true }).fill(who.password);
+  await page.getByLabel("Confirm password").fill(who.password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expectHeading("Set up two-step verification");
+}
+
+/** On the first recovery codes page: keeps the codes, ticks the box, continues to settings. */
+async function keepFirstCodes(who) {
+  await expectHeading("Save your recovery codes");
+  who.codes = await readCodes(page);
+  await page.getByLabel("I've saved my recovery codes somewhere safe.").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+  await expectHeading("Sign-in & security");
+}
+
+/**
+ * In the open "Add a push device" dialog: asks for the QR code, reads the registration link
+ * shown beside it, enrolls a real push-agent with it, and waits until the page notices.
+ */
+async function enrollPushAgent(who, { name, where }) {
+  await dialog().getByRole("heading", { name: "Add a push device" }).waitFor();
+  if (name) await dialog().getByRole("textbox", { name: /^Name/ }).fill(name);
+  await dialog().getByRole("button", { name: "Show QR code" }).click();
+  await dialog().getByRole("img", { name: "QR code for the Latchkey push app" }).waitFor();
+  await dialog().getByRole("status").getByText("Waiting for your device to finish").waitFor();
+  await dialog().getByText(/^The code expires in \d+:\d\d\.$/).waitFor();
+  const uri = (await dialog().getByTestId("push-uri").textContent()).trim();
+  const parsed = new URL(uri);
+  assert.equal(`${parsed.protocol}//${parsed.host}${parsed.pathname}`, "latchkey-push://enroll");
+  assert.equal(parsed.searchParams.get("user"), who.username, "the link names the account");
+  for (const p of ["api", "rid", "secret", "server_key"]) assert.ok(parsed.searchParams.get(p), `the link carries ${p}`);
+  await shot(page, `${where} push QR code and link`);
+
+  who.agent = await PushAgent.enroll(uri, { label: where });
+  assert.ok(who.agent.deviceId, "the agent printed its device id");
+  await dialogDone(); // the dialog polls the device list and closes once the device is there
+}
+
+/** The number the browser shows for the push just sent, as a person would type it. */
+async function shownNumber() {
+  await page.getByRole("status").getByText("Waiting for your approval").waitFor();
+  const number = (await page.getByTestId("push-number").textContent()).replace(/\s+/g, "");
+  assert.match(number, /^\d{2,8}$/, "a number of digits is shown");
+  return number;
+}
+
+const pushDenied = () => page.getByRole("alert").getByText("The sign-in was denied on your device, or the number typed there didn't match.");
+
+step(AGENT, [], async () => {
+  const problem = agentProblem();
+  assert.equal(problem, null, problem);
+});
+
+step(PUSH_ENROLL, [AGENT], async () => {
+  await signUp(approver);
+  await page.locator(".choice", { hasText: "Authenticator app" }).getByRole("button", { name: "Set up" }).click();
+  await registerAuthenticatorApp(null, { who: approver, expectCodes: true });
+  await keepFirstCodes(approver);
+
+  const pushRow = page.locator(".methods li", { hasText: "Push notification" });
+  await pushRow.getByRole("button", { name: "Register" }).click();
+  await enrollPushAgent(approver, { name: "Test phone", where: "settings" });
+  const device = deviceItems().filter({ hasText: "Test phone" });
+  await device.waitFor();
+  await device.getByText("Never used").waitFor();
+  assert.equal(await deviceItems().count(), 2);
+  // One push device is the limit: the Register button is off and says why.
+  assert.ok(await pushRow.getByRole("button", { name: "Register" }).isDisabled());
+  await pushRow.getByText("You already have a push device. Remove it to add another.").waitFor();
+  await shot(page, "settings with a push device");
+});
+
+step(PUSH_APPROVE, [PUSH_ENROLL], async () => {
+  await signIn(undefined, approver);
+  await chooseMethod("Get a push notification");
+  await shot(page, "second step: push");
+  await page.getByRole("button", { name: "Send push" }).click();
+  const number = await shownNumber();
+  await page.getByText(/^This request expires in \d+:\d\d\.$/).waitFor();
+  await page.getByRole("button", { name: "Resend" }).waitFor();
+  await shot(page, "push number shown, waiting for the device");
+
+  const push = await approver.agent.nextPush();
+  assert.equal(push.username, approver.username, "the device shows who is signing in");
+  assert.ok(push.user_agent.includes("Chrome"), `the device shows the browser: ${push.user_agent}`);
+  assert.equal(await approver.agent.approve(push.push_id, number), "approved");
+  await expectHeading("Sign-in & security"); // the page notices on its own
+  await deviceItems().filter({ hasText: "Test phone" }).getByText("Last used").waitFor();
+  await signOut();
+});
+
+step(PUSH_SETUP, [AGENT], async () => {
+  await signUp(denier);
+  await page.locator(".choice", { hasText: "Push notification" }).getByRole("button", { name: "Set up" }).click();
+  await enrollPushAgent(denier, { where: "setup" });
+  await expectHeading("Save your recovery codes");
+  await shot(page, "recovery codes after push setup");
+  await keepFirstCodes(denier);
+  assert.equal(await deviceItems().count(), 1);
+  await deviceItems().filter({ hasText: "Push notification" }).waitFor();
+  await signOut();
+});
+
+step(PUSH_DENY, [PUSH_SETUP], async () => {
+  await signIn(undefined, denier);
+  await chooseMethod("Get a push notification"); // the only device: shown first
+  await page.getByRole("button", { name: "Send push" }).click();
+  await shownNumber();
+  let push = await denier.agent.nextPush();
+  assert.equal(await denier.agent.deny(push.push_id), "denied");
+  await pushDenied().waitFor();
+  assert.equal(await page.getByTestId("push-number").count(), 0, "the number is gone");
+  await page.getByRole("navigation", { name: "Other ways to sign in" }).getByRole("button", { name: "Use a recovery code" }).waitFor();
+  await shot(page, "push denied");
+
+  // A new push; on the device, the wrong number: that is a denial too.
+  await page.getByRole("button", { name: "Send a new push" }).click();
+  const number = await shownNumber();
+  push = await denier.agent.nextPush();
+  const wrong = number.slice(0, -1) + String((Number(number.at(-1)) + 1) % 10);
+  assert.equal(await denier.agent.approve(push.push_id, wrong), "denied", "a wrong number counts as a denial");
+  await pushDenied().waitFor();
+
+  // Another way in.
+  await chooseMethod("Use a recovery code");
+  await page.getByLabel("Recovery code").fill(denier.codes.shift());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expectHeading("Sign-in & security");
+  const activity = page.locator("section", { has: page.getByRole("heading", { name: "Recent security activity" }) });
+  await activity.getByText("A push sign-in request was denied on your device.").first().waitFor();
+  assert.equal(await activity.getByText("A push sign-in request was denied on your device.").count(), 2, "both denials are listed");
+  await signOut();
+});
 
 step(REMOVE_ALL, [APP], async () => {
   await signIn();

@@ -269,7 +269,8 @@ export function renderVerify(ctx, root) {
       const showEnd = (kind, text) => {
         stop();
         body.replaceChildren(
-          h("div", { class: `notice ${kind}` }, icon(kind === "danger" ? "x" : "clock"), h("p", {}, text)),
+          // role=alert: it replaces the waiting view on its own, so it is announced.
+          h("div", { class: `notice ${kind}`, role: "alert" }, icon(kind === "danger" ? "x" : "clock"), h("p", {}, text)),
           h("div", { class: "actions" }, resendButton("Send a new push")));
       };
 
@@ -307,7 +308,7 @@ export function renderVerify(ctx, root) {
             const res = await api.loginPushStatus(pending.mfa_token, id);
             if (active !== id) return;
             if (res.status === "authenticated") { stop(); finish(res); return; }
-            if (res.status === "denied") { showEnd("danger", "The sign-in was denied on your device. If that wasn't you, someone may know your password: change it."); return; }
+            if (res.status === "denied") { showEnd("danger", "The sign-in was denied on your device, or the number typed there didn't match. Send a new push to try again, or choose another way."); return; }
             if (res.status === "expired") { showEnd("warn", "The push request expired. Send a new one to try again."); return; }
           } catch (e) {
             if (spent(e)) return;

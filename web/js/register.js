@@ -226,7 +226,7 @@ export function registerPush({ onDone }) {
         h("div", { class: "qr-side" },
           h("span", { class: "label", id: "push-uri-label" }, "Registration link"),
           h("div", { class: "secret" },
-            h("code", { "aria-labelledby": "push-uri-label", dataset: { testid: "push-uri" } }, uri),
+            h("code", { class: "uri", "aria-labelledby": "push-uri-label", dataset: { testid: "push-uri" } }, uri),
             h("button", { type: "button", class: "btn btn-ghost btn-icon", "aria-label": "Copy registration link",
               onclick: () => copyText(uri, "Registration link copied") }, icon("copy"))),
           h("p", { class: "hint" }, countdownEl))),
