@@ -322,6 +322,6 @@ function toggleMfa(ctx, mfa, refresh) {
 function activityCard(events, mfa, known) {
   return h("section", { class: "card", "aria-labelledby": "activity-title" },
     h("h2", { id: "activity-title" }, "Recent security activity"),
-    h("p", { class: "card-sub" }, "If something here wasn't you, change your password and review your devices."),
+    h("p", { class: "card-sub" }, "If something here wasn't you, remove devices you don't recognise and regenerate your recovery codes."),
     events ? eventsList(events.events || [], mfa.devices, known) : h("p", { class: "empty" }, "Activity couldn't be loaded right now."));
 }
