@@ -6,6 +6,7 @@
 
 mod accounts;
 mod fixtures;
+mod openapi;
 mod push;
 mod races;
 mod route_table;
