@@ -2,7 +2,7 @@
 //! randomness and derived keys.
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, MasterSecretSource};
 use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::notify::{sns::SnsNotifier, Notifier};
@@ -49,9 +49,15 @@ impl App {
     }
 
     /// The production wiring: DynamoDB, SNS, the system clock and the OS's randomness.
-    /// Makes no network call: the SDK resolves credentials on first use.
-    pub async fn from_config(config: Config) -> Result<App> {
+    /// Its one network call is GetSecretValue, once, when the master secret lives in
+    /// Secrets Manager (`LATCHKEY_MASTER_SECRET_ARN`); everything else resolves on first use.
+    pub async fn from_config(mut config: Config) -> Result<App> {
         let sdk = aws_sdk_config(&config).await;
+        if let MasterSecretSource::SecretsManager(id) = &config.master_secret {
+            let client = aws_sdk_secretsmanager::Client::new(&sdk);
+            config.master_secret =
+                MasterSecretSource::Inline(fetch_master_secret(&client, id).await?);
+        }
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
         let notifier = SnsNotifier::new(
             aws_sdk_sns::Client::new(&sdk),
@@ -69,6 +75,43 @@ impl App {
     pub async fn from_env() -> Result<App> {
         App::from_config(Config::from_env()?).await
     }
+}
+
+/// Reads the master secret's current value (`SecretString`, decoded by
+/// [`crate::config::decode_secret`]). Logs name the secret and the failure, never its value.
+async fn fetch_master_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Vec<u8>> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            // The error is the service's answer (access denied, not found, throttled, no
+            // network): it never carries the value.
+            tracing::error!(
+                secret_id,
+                error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&e),
+                "cannot read the master secret from Secrets Manager"
+            );
+            Error::Unavailable
+        })?;
+    let Some(value) = output.secret_string() else {
+        tracing::error!(
+            secret_id,
+            "the master secret in Secrets Manager has no SecretString (a binary secret is not supported)"
+        );
+        return Err(Error::Unavailable);
+    };
+    crate::config::decode_secret(value).map_err(|_| {
+        tracing::error!(
+            secret_id,
+            "the master secret in Secrets Manager is not base64url of at least 32 bytes"
+        );
+        Error::Unavailable
+    })
 }
 
 /// The WebAuthn relying party. A bad origin, or an RP id that is not the origin's host or a

@@ -30,6 +30,14 @@ pub fn events_partition(username: &str) -> String {
     format!("USER#{username}")
 }
 pub const EVENT_PREFIX: &str = "EVENT#";
+/// Sort-key prefix of a user's session index items (see [`SessionIndex`]).
+pub const SESSION_INDEX_PREFIX: &str = "SESSION#";
+pub fn session_index_key(username: &str, token_hash: &str) -> Key {
+    Key::new(
+        events_partition(username),
+        format!("{SESSION_INDEX_PREFIX}{token_hash}"),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,6 +159,16 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// Where a user's sessions can be found: sessions live under their token's hash, so this
+/// item under the user's partition, written and deleted together with the session, is
+/// what lets an operator revoke all of them. It expires with the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionIndex {
+    pub username: String,
+    pub token_hash: String,
+    pub expires_at: i64,
+}
+
 /// A login between the password and the second factor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MfaLogin {
@@ -229,6 +247,14 @@ impl Record for Profile {
 impl Record for Session {
     fn key(&self) -> Key {
         session_key(&self.token_hash)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}
+impl Record for SessionIndex {
+    fn key(&self) -> Key {
+        session_index_key(&self.username, &self.token_hash)
     }
     fn ttl(&self) -> Option<i64> {
         ttl_from_millis(self.expires_at)

@@ -5,6 +5,7 @@
 //! Needs `LATCHKEY_TEST_AWS_ENDPOINT` (moto's URL); `./scripts/test` starts moto and sets it.
 
 mod accounts;
+mod admin;
 mod fixtures;
 mod openapi;
 mod push;

@@ -127,6 +127,9 @@ pub struct TestEnv {
     pub topic_arn: String,
     #[allow(dead_code)] // for tests that inspect moto directly
     pub sdk: aws_config::SdkConfig,
+    /// The table and master secret (base64url), for processes pointed at the same store.
+    pub table: String,
+    pub master_secret: String,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -205,7 +208,7 @@ impl TestEnv {
             ("LATCHKEY_TABLE".into(), table.clone()),
             ("LATCHKEY_AWS_ENDPOINT".into(), endpoint.clone()),
             ("AWS_REGION".into(), "us-east-1".into()),
-            ("LATCHKEY_MASTER_SECRET".into(), secret),
+            ("LATCHKEY_MASTER_SECRET".into(), secret.clone()),
             // Cheap hashing for tests; the production default is pinned by a unit test.
             ("LATCHKEY_ARGON2_MEMORY_KIB".into(), "256".into()),
             ("LATCHKEY_ARGON2_ITERATIONS".into(), "1".into()),
@@ -265,6 +268,8 @@ impl TestEnv {
             app,
             topic_arn,
             sdk,
+            table,
+            master_secret: secret,
             shutdown: Some(tx),
         }
     }

@@ -56,6 +56,8 @@ export function describeEvent(ev, devicesById = new Map()) {
     case "push_denied": return { icon: "push", warn: true, text: "A push sign-in request was denied on your device." };
     case "mfa_enabled": return { icon: "shield", text: "You turned on two-step verification." };
     case "mfa_disabled": return { icon: "shieldOff", warn: true, text: "You turned off two-step verification." };
+    // latchkey-admin: the detail names the action and the operator ("reset-mfa by alice").
+    case "admin_action": return { icon: "info", warn: true, text: `The support desk changed your account${aside(ev, devicesById)}.` };
     default: return { icon: "info", text: "A security setting changed." };
   }
 }

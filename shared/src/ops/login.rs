@@ -97,10 +97,13 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
     let session = NewSession::create(app, &username, scope, now)?;
     let detail = (scope == Scope::Setup).then_some("setup required");
     let event = events::record(app, &username, now, EventType::LoginSucceeded, None, detail)?;
-    let session_write = session.write()?;
+    let [session_write, index_write] = session.writes()?;
     super::update_profile(app, &username, Some(stored), |profile| {
         profile.record_success();
-        Ok(((), vec![session_write.clone(), event.clone()]))
+        Ok((
+            (),
+            vec![session_write.clone(), index_write.clone(), event.clone()],
+        ))
     })
     .await?;
     http::json(200, &json!({ "status": status, "session": session.view() }))
@@ -231,10 +234,12 @@ pub async fn succeed(
         }
     }
     let session = NewSession::create(app, pending.username(), Scope::Full, pending.now)?;
+    let [session_write, index_write] = session.writes()?;
     let mut writes = vec![
         pending.mfa.consume(),
         pending.profile.replace(&profile)?,
-        session.write()?,
+        session_write,
+        index_write,
         events::record(
             app,
             pending.username(),

@@ -6,6 +6,7 @@
 //! (see [`retrying`]). Nothing expensive (argon2) is ever repeated by a retry.
 
 pub mod accounts;
+pub mod admin;
 pub mod events;
 pub mod login;
 pub mod mfa;

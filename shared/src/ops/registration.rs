@@ -188,7 +188,7 @@ pub async fn confirm_with_id(
         codes = Some(plain);
     }
 
-    if let Some(upgrade) = upgrade_session(app, registration, caller).await? {
+    if let Some(upgrade) = upgrade_session(app, registration, caller, now).await? {
         writes.push(upgrade);
     }
     super::commit(app, writes, |index| match index {
@@ -203,10 +203,16 @@ pub async fn confirm_with_id(
 }
 
 /// The write that turns the setup session which started `registration` into a full one.
+///
+/// Without a confirming session (push enrollment), the starting session must still be
+/// live: a registration started by a session that was since logged out or revoked (an
+/// operator's reset-mfa or revoke-sessions) is `410 expired`, so a device enrolment
+/// begun before a reset cannot land after it.
 async fn upgrade_session(
     app: &App,
     registration: &Stored<Registration>,
     caller: Option<&Caller>,
+    now: Instant,
 ) -> Result<Option<Write>> {
     let session = match caller {
         Some(c) if c.session.value.token_hash == registration.value.session_hash => {
@@ -220,6 +226,12 @@ async fn upgrade_session(
             .await?
         }
     };
+    let live = session
+        .as_ref()
+        .is_some_and(|s| Instant(s.value.expires_at) > now);
+    if caller.is_none() && !live {
+        return Err(Error::Expired);
+    }
     match session {
         Some(session) if session.value.scope == Scope::Setup => {
             let mut full = session.value.clone();

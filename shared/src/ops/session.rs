@@ -7,7 +7,10 @@ use crate::clock::Instant;
 use crate::domain::{sha256_hex, SESSION_SECS};
 use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
-use crate::records::{self, load, profile_key, session_key, Profile, Scope, Session, Stored};
+use crate::records::{
+    self, load, profile_key, session_index_key, session_key, Profile, Scope, Session, SessionIndex,
+    Stored,
+};
 use crate::store::{Expect, Write};
 use lambda_http::Body;
 use serde::Serialize;
@@ -57,8 +60,17 @@ impl NewSession {
         })
     }
 
-    pub fn write(&self) -> Result<Write> {
-        records::create(&self.record)
+    /// The session and its index item under the user's partition: both join the same
+    /// atomic write, so no session exists that an operator cannot find and revoke.
+    pub fn writes(&self) -> Result<[Write; 2]> {
+        Ok([
+            records::create(&self.record)?,
+            records::create(&SessionIndex {
+                username: self.record.username.clone(),
+                token_hash: self.record.token_hash.clone(),
+                expires_at: self.record.expires_at,
+            })?,
+        ])
     }
 
     pub fn view(&self) -> SessionView {
@@ -89,16 +101,27 @@ pub async fn authenticate(app: &App, request: &Request, minimum: Scope) -> Resul
 }
 
 pub async fn logout(app: &App, caller: &Caller) -> Result<Response<Body>> {
-    super::commit(
-        app,
-        vec![Write::Delete {
-            key: session_key(&caller.session.value.token_hash),
-            expect: Expect::Anything,
-        }],
-        super::contention,
-    )
-    .await?;
+    super::commit(app, revoke(&caller.session.value), super::contention).await?;
     Ok(http::no_content())
+}
+
+/// The writes that end a session: the session and its index item, whatever state they
+/// are in (deleting what is already gone is fine).
+pub fn revoke(session: &Session) -> Vec<Write> {
+    revoke_by_hash(&session.username, &session.token_hash)
+}
+
+pub fn revoke_by_hash(username: &str, token_hash: &str) -> Vec<Write> {
+    vec![
+        Write::Delete {
+            key: session_key(token_hash),
+            expect: Expect::Anything,
+        },
+        Write::Delete {
+            key: session_index_key(username, token_hash),
+            expect: Expect::Anything,
+        },
+    ]
 }
 
 pub fn setup_required(profile: &Profile) -> bool {
