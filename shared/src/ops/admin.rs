@@ -293,14 +293,19 @@ pub async fn unlock(app: &App, raw_username: &str, operator: &str) -> Result<Unl
 
 pub async fn reset_mfa(app: &App, raw_username: &str, operator: &str) -> Result<ResetOutcome> {
     let username = profile_of(app, raw_username).await?.value.username;
-    let detail = format!("reset-mfa by {operator}");
+    // The event goes with the first change, the first revocation pass; a rerun after a
+    // failure records a second attempt.
+    let event = admin_event(
+        app,
+        &username,
+        app.clock.now(),
+        &format!("reset-mfa by {operator}"),
+    )?;
     // Before and after the reset: see the module docs for why both.
-    let mut sessions_revoked = revoke_all(app, &username, vec![]).await?;
+    let mut sessions_revoked = revoke_all(app, &username, vec![event]).await?;
     let unsubscribed = Mutex::new(HashSet::new());
-    let (devices_removed, recovery_codes_removed) = super::retrying(app, || {
-        reset_attempt(app, &username, &detail, &unsubscribed)
-    })
-    .await?;
+    let (devices_removed, recovery_codes_removed) =
+        super::retrying(app, || reset_attempt(app, &username, &unsubscribed)).await?;
     sessions_revoked += revoke_all(app, &username, vec![]).await?;
     let push_subscriptions_removed = unsubscribed.lock().map_err(|_| Error::Internal)?.len();
     Ok(ResetOutcome {
@@ -318,10 +323,8 @@ pub async fn reset_mfa(app: &App, raw_username: &str, operator: &str) -> Result<
 async fn reset_attempt(
     app: &App,
     username: &str,
-    detail: &str,
     unsubscribed: &Mutex<HashSet<String>>,
 ) -> Result<(usize, usize)> {
-    let now = app.clock.now();
     let stored = load::<Profile>(app.store.as_ref(), &profile_key(username))
         .await?
         .ok_or(Error::NotFound)?;
@@ -356,11 +359,7 @@ async fn reset_attempt(
     // "Setup required at next login" whatever the user had chosen: the account is back
     // where a new one starts.
     profile.mfa_enabled = true;
-    let writes = vec![
-        stored.replace(&profile)?,
-        admin_event(app, username, now, detail)?,
-    ];
-    super::commit(app, writes, super::contention).await?;
+    super::commit(app, vec![stored.replace(&profile)?], super::contention).await?;
     Ok((devices, codes))
 }
 
