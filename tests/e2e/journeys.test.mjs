@@ -265,6 +265,18 @@ step(KEYS, [APP], async () => {
   await shot(page, "settings with three devices");
 });
 
+step("sign in with each security key in turn", [KEYS], async () => {
+  for (const [key, name] of [["laptop", "Laptop passkey"], ["yubikey", "YubiKey"]]) {
+    await signOut();
+    await keys.only(key);
+    await signIn();
+    await chooseMethod("Use a security key or passkey");
+    await page.getByRole("button", { name: "Use security key" }).click();
+    await expectHeading("Sign-in & security");
+    await deviceItems().filter({ hasText: name }).getByText("Last used").waitFor();
+  }
+});
+
 step(REGEN, [APP], async () => {
   await page.getByRole("button", { name: "Regenerate" }).click();
   await dialog().getByRole("heading", { name: "Generate new recovery codes?" }).waitFor();
