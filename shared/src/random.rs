@@ -68,6 +68,18 @@ pub fn token<const N: usize>(rng: &dyn Random) -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes::<N>(rng)?))
 }
 
+/// A 128-bit identifier (base64url, 22 characters) that never starts with `-`, so a
+/// command line (push-agent, latchkey-admin) cannot mistake it for an option. Redrawing
+/// the rare `-` start keeps the rest uniform.
+pub fn id(rng: &dyn Random) -> Result<String> {
+    loop {
+        let candidate = token::<16>(rng)?;
+        if !candidate.starts_with('-') {
+            return Ok(candidate);
+        }
+    }
+}
+
 /// A uniformly random index below `bound` (rejection sampling: no modulo bias).
 pub fn below(rng: &dyn Random, bound: u32) -> Result<u32> {
     if bound == 0 {
@@ -111,6 +123,16 @@ mod tests {
             seen[below(&rng, 10).unwrap() as usize] += 1;
         }
         assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+    }
+
+    #[test]
+    fn ids_never_start_with_a_hyphen() {
+        let rng = SeededRandom::new(3);
+        for _ in 0..5_000 {
+            let id = id(&rng).unwrap();
+            assert_eq!(id.len(), 22);
+            assert!(!id.starts_with('-'), "{id}");
+        }
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     registration::check_room(&profile.value, DeviceType::Push)?;
 
     // The filter policy names the device, so its id exists before the device does.
-    let device_id = crate::random::token::<16>(app.rng.as_ref())?;
+    let device_id = crate::random::id(app.rng.as_ref())?;
     let subscription = app.notifier.subscribe(&endpoint, &device_id).await?;
     let confirmed = super::retrying(app, || async {
         let reg = registration::open(app, &request.registration_id, app.clock.now()).await?;
@@ -369,7 +369,7 @@ async fn create_push(app: &App, mfa_token: &str) -> Result<(Push, String)> {
     mfa.pushes_sent += 1;
     profile.recent_pushes.push(now.millis());
 
-    let push_id = crate::random::token::<16>(app.rng.as_ref())?;
+    let push_id = crate::random::id(app.rng.as_ref())?;
     let number = crate::random::digits(app.rng.as_ref(), app.config.push_digits)?;
     let push = Push {
         number_hash: number_hash(&push_id, &number),

@@ -49,7 +49,7 @@ pub async fn start(
         .await?
         .ok_or(Error::Unauthenticated)?;
     check_room(&profile.value, kind)?;
-    let id = crate::random::token::<16>(app.rng.as_ref())?;
+    let id = crate::random::id(app.rng.as_ref())?;
     let registration = Registration {
         pending: pending(&id)?,
         id,
@@ -106,7 +106,7 @@ pub async fn confirm(
     name: Option<&str>,
     secret: DeviceSecret,
 ) -> Result<Confirmed> {
-    let device_id = crate::random::token::<16>(app.rng.as_ref())?;
+    let device_id = crate::random::id(app.rng.as_ref())?;
     confirm_with_id(app, registration, caller, name, device_id, secret).await
 }
 
