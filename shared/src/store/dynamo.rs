@@ -121,6 +121,21 @@ fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
     StoreError::Unavailable
 }
 
+/// A failed PutItem/DeleteItem: its condition, a clash with a transaction, or an outage.
+fn single_write_error<E, R>(operation: &'static str, error: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match error.as_service_error() {
+        Some(e) if e.code() == Some("ConditionalCheckFailedException") => {
+            StoreError::ConditionFailed(0)
+        }
+        Some(e) if is_transient_conflict(e) => StoreError::Contention,
+        _ => unavailable(operation, error),
+    }
+}
+
 fn is_transient_conflict<E: ProvideErrorMetadata>(error: &E) -> bool {
     matches!(
         error.code(),
@@ -133,8 +148,7 @@ impl DynamoStore {
         match write {
             Write::Put { item, expect } => {
                 let cond = condition(expect);
-                let result = self
-                    .client
+                self.client
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item_attributes(&item)))
@@ -142,22 +156,13 @@ impl DynamoStore {
                     .set_expression_attribute_names(cond.names)
                     .set_expression_attribute_values(cond.values)
                     .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) => match e.as_service_error() {
-                        Some(s) if s.is_conditional_check_failed_exception() => {
-                            Err(StoreError::ConditionFailed(0))
-                        }
-                        Some(s) if is_transient_conflict(s) => Err(StoreError::Contention),
-                        _ => Err(unavailable("PutItem", &e)),
-                    },
-                }
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| single_write_error("PutItem", &e))
             }
             Write::Delete { key, expect } => {
                 let cond = condition(expect);
-                let result = self
-                    .client
+                self.client
                     .delete_item()
                     .table_name(&self.table)
                     .set_key(Some(key_attributes(&key)))
@@ -165,17 +170,9 @@ impl DynamoStore {
                     .set_expression_attribute_names(cond.names)
                     .set_expression_attribute_values(cond.values)
                     .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) => match e.as_service_error() {
-                        Some(s) if s.is_conditional_check_failed_exception() => {
-                            Err(StoreError::ConditionFailed(0))
-                        }
-                        Some(s) if is_transient_conflict(s) => Err(StoreError::Contention),
-                        _ => Err(unavailable("DeleteItem", &e)),
-                    },
-                }
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| single_write_error("DeleteItem", &e))
             }
         }
     }
