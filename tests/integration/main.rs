@@ -10,6 +10,7 @@ mod fixtures;
 mod openapi;
 mod push;
 mod races;
+mod round_trips;
 mod route_table;
 mod sessions;
 mod settings;

@@ -198,6 +198,16 @@ impl TestEnv {
     /// process reading its own wall clock (the push-agent drops expired pushes) start it
     /// at the real time.
     pub async fn start_at(at: Instant, overrides: &[(&str, &str)]) -> TestEnv {
+        Self::start_wrapped(at, overrides, |_| {}).await
+    }
+
+    /// [`TestEnv::start_at`], letting `wrap` swap the app's ports before the server starts
+    /// (round_trips.rs counts the store and SNS calls through wrappers).
+    pub async fn start_wrapped(
+        at: Instant,
+        overrides: &[(&str, &str)],
+        wrap: impl FnOnce(&mut App),
+    ) -> TestEnv {
         let endpoint = moto_endpoint();
         let table = unique("latchkey");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -252,6 +262,8 @@ impl TestEnv {
             )
             .unwrap(),
         );
+        let mut app = app;
+        wrap(Arc::get_mut(&mut app).expect("the app is not shared yet"));
         let router = latchkey_functions::dev_server::router(app.clone(), "../web".into());
         let (tx, rx) = oneshot::channel();
         tokio::spawn(latchkey_functions::dev_server::serve_on(
