@@ -210,15 +210,16 @@ def main():
             )
 
     seconds = {}
-    for name in ("build-seconds", "size-seconds", "total-seconds"):
+    for name in ("build-seconds", "test-build-seconds", "size-seconds", "total-seconds"):
         p = out / name
         if p.exists():
             seconds[name] = int(p.read_text())
     details["seconds"] = seconds
     if "total-seconds" in seconds:
         table.add(
-            "scripts/bench wall time (native build {}s{})".format(
+            "scripts/bench wall time (release build {}s, test build {}s{})".format(
                 seconds.get("build-seconds", "?"),
+                seconds.get("test-build-seconds", "?"),
                 f", arm64 build {seconds['size-seconds']}s" if "size-seconds" in seconds else "",
             ),
             seconds["total-seconds"], 900, seconds["total-seconds"] / 900, "< 15 min from a clean clone",
