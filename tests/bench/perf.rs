@@ -879,27 +879,45 @@ async fn load(opts: &Opts) -> Res<Value> {
         .pool_max_idle_per_host(concurrency)
         .build()?;
 
-    // One user per client: logins of one user would queue on its profile's version.
+    // One user per client (logins of one user would queue on its profile's version), each
+    // with an authenticator app, as every account has after its first login: the password
+    // step then reads the profile and writes one item (the mfa_token).
     let mut users = Vec::new();
     for k in 0..concurrency {
         let user = format!("{prefix}-{k}");
-        let r = client
-            .post(format!("{url}/v1/accounts"))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
-            .await?;
-        if !(r.status().as_u16() == 201 || r.status().as_u16() == 409) {
+        let credentials = json!({ "username": user, "password": password });
+        let post = |path: &str, token: Option<&str>, body: &Value| {
+            let mut request = client.post(format!("{url}{path}")).json(body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let r = post("/v1/accounts", None, &credentials).await?;
+        if r.status().as_u16() != 201 {
             return Err(format!("create {user}: {}", r.status()).into());
         }
-        users.push(user);
-    }
-    // Warm-up: one login each (connections, caches).
-    for user in &users {
-        client
-            .post(format!("{url}/v1/login"))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
+        let r: Value = post("/v1/login", None, &credentials).await?.json().await?;
+        let token = r["session"]["token"]
+            .as_str()
+            .ok_or("no setup session")?
+            .to_owned();
+        let r: Value = post("/v1/mfa/totp", Some(&token), &json!({}))
+            .await?
+            .json()
             .await?;
+        let secret = r["secret"].as_str().ok_or("no TOTP secret")?;
+        let code = totp_code(secret, latchkey::clock::SystemClock.now().secs())?;
+        let confirm = json!({ "registration_id": r["registration_id"], "code": code });
+        let r = post("/v1/mfa/totp/confirm", Some(&token), &confirm).await?;
+        if r.status().as_u16() != 201 {
+            return Err(format!("TOTP for {user}: {}", r.status()).into());
+        }
+        let r: Value = post("/v1/login", None, &credentials).await?.json().await?;
+        if r["status"] != "mfa_required" {
+            return Err(format!("{user} login: {r}").into());
+        }
+        users.push(user);
     }
 
     let cpu_before = cpu_seconds_self();
