@@ -138,7 +138,8 @@ def main():
         budget = f"<= {reads}R + {writes}W"
         table.add(
             f"round trips: {function} ({case})", f"{r}R + {w}W" + (f" + {t['sns']} SNS" if t["sns"] else ""),
-            budget, (r + w) / (reads + writes), budget, r <= reads and w <= writes,
+            budget, max(r / reads, (w / writes) if writes else (float("inf") if w else 0.0)),
+            budget, r <= reads and w <= writes,
         )
     # value column of those rows is text: fix its rendering
     for row in table.rows:
