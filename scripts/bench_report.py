@@ -276,14 +276,17 @@ def write_docs(doc, table, details, command, stamp, machine):
         )
     parts += [
         "",
-        "Store and SNS calls per route (tests/integration/round_trips.rs pins get, query, write, sns):",
+        "Store and SNS calls per route (tests/integration/round_trips.rs pins get, query, write, sns;"
+        " a read by key is one GetItem or one TransactGetItems of several items):",
         "",
-        "| function | case | GetItem | Query | writes | items written | SNS |",
+        "| function | case | reads by key | Query | writes | items written | SNS |",
         "|---|---|---|---|---|---|---|",
     ]
     for t in details["round_trips"]:
+        batched = t.get("batched", 0)
+        reads = f"{t['get']}" + (f" ({batched} TransactGetItems)" if batched else "")
         parts.append(
-            f"| {t['function']} | {t['case']} | {t['get']} | {t['query']} | {t['write']} | {t['items']} | {t['sns']} |"
+            f"| {t['function']} | {t['case']} | {reads} | {t['query']} | {t['write']} | {t['items']} | {t['sns']} |"
         )
     cpu = details["cpu"]
     parts += [

@@ -345,10 +345,34 @@ impl<T: Record> Stored<T> {
 }
 
 pub async fn load<T: Record>(store: &dyn Store, key: &Key) -> Result<Option<Stored<T>>> {
-    match store.get(key).await.map_err(crate::ops::store_error)? {
-        Some(item) => decode(&item).map(Some),
-        None => Ok(None),
-    }
+    let item = store.get(key).await.map_err(crate::ops::store_error)?;
+    decode_found(item.as_ref())
+}
+
+/// The record in an item that may not exist.
+pub fn decode_found<T: Record>(item: Option<&Item>) -> Result<Option<Stored<T>>> {
+    item.map(decode).transpose()
+}
+
+/// Items known by key up front, read in one strongly consistent request and answered in
+/// the order asked. They come undecoded: a caller may have to refuse on the first before
+/// anything about the others is told.
+pub async fn get_many<const N: usize>(
+    store: &dyn Store,
+    keys: [Key; N],
+) -> Result<[Option<Item>; N]> {
+    let items = store
+        .get_many(&keys)
+        .await
+        .map_err(crate::ops::store_error)?;
+    items.try_into().map_err(|items: Vec<_>| {
+        tracing::error!(
+            asked = N,
+            answered = items.len(),
+            "the store answered a batch read with another number of items"
+        );
+        Error::Internal
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use latchkey::clock::{Clock, SystemClock};
 use latchkey::records::{self, MfaLogin, Profile, Push, PushStatus};
+use latchkey::store::{Expect, Item, Key, Store, StoreError, Write, MAX_GET_MANY};
 use push_agent::crypto::{answer_message, enroll_message, system_random, Decision, DeviceKey};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -963,6 +964,39 @@ async fn status_is_private_to_its_login_and_a_push_needs_a_push_device() {
     env.post("/v1/login/push", json!({ "mfa_token": "not-a-token" }))
         .await
         .expect_error(401, "invalid_mfa_token");
+    // The token is judged before anything about the push, whatever the push id.
+    let too_long = "x".repeat(129);
+    status(&env, "not-a-token", "no-such-push")
+        .await
+        .expect_error(401, "invalid_mfa_token");
+    status(&env, "not-a-token", &too_long)
+        .await
+        .expect_error(401, "invalid_mfa_token");
+    status(&env, &mine, &too_long)
+        .await
+        .expect_error(404, "not_found");
+    // Then the account lock, before the push is told.
+    let key = records::profile_key("kim");
+    let stored = records::load::<Profile>(env.app.store.as_ref(), &key)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut locked = stored.value.clone();
+    locked.locked_until = Some(env.clock.now().plus_secs(300).millis());
+    env.app
+        .store
+        .write(vec![stored.replace(&locked).unwrap()])
+        .await
+        .unwrap();
+    for push_id in [sent.push_id.as_str(), "no-such-push"] {
+        let r = status(&env, &mine, push_id)
+            .await
+            .expect_error(429, "too_many_attempts");
+        assert_eq!(r.headers["retry-after"], "300");
+    }
+    status(&env, "not-a-token", &sent.push_id)
+        .await
+        .expect_error(401, "invalid_mfa_token");
     drop(agent);
 
     // A user whose only device is an authenticator app.
@@ -995,6 +1029,73 @@ async fn status_is_private_to_its_login_and_a_push_needs_a_push_device() {
     env.post("/v1/login/push", json!({ "mfa_token": mfa }))
         .await
         .expect_error(409, "method_not_registered");
+}
+
+/// The status poll reads its login and its push with one `get_many`: on DynamoDB that is
+/// TransactGetItems, which must answer in the order asked, `None` where nothing is stored.
+#[tokio::test]
+async fn get_many_on_dynamodb_answers_in_key_order_with_none_for_missing_items() {
+    let env = TestEnv::start().await;
+    let store = latchkey::store::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&env.sdk),
+        env.table.clone(),
+    );
+    let item = |pk: &str, version: u64, ttl: Option<i64>| Item {
+        key: Key::new(pk, "ITEM"),
+        version,
+        ttl,
+        body: format!("{{\"pk\":\"{pk}\"}}"),
+    };
+    let (a, c) = (item("A", 1, None), item("C", 7, Some(1_900_000_000)));
+    store
+        .write(vec![
+            Write::Put {
+                item: a.clone(),
+                expect: Expect::Absent,
+            },
+            Write::Put {
+                item: c.clone(),
+                expect: Expect::Absent,
+            },
+        ])
+        .await
+        .unwrap();
+
+    let missing = Key::new("B", "ITEM");
+    let got = store
+        .get_many(&[c.key.clone(), missing.clone(), a.key.clone(), c.key.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        [Some(c.clone()), None, Some(a.clone()), Some(c.clone())]
+    );
+    assert_eq!(
+        store
+            .get_many(std::slice::from_ref(&missing))
+            .await
+            .unwrap(),
+        [None]
+    );
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
+
+    // DynamoDB takes 100 items per transaction, moto 5.2.5 still only the former 25: the
+    // largest batch asked of moto is 25.
+    let mut keys: Vec<Key> = (0..24).map(|n| Key::new(format!("N{n}"), "ITEM")).collect();
+    keys.insert(12, a.key.clone());
+    let got = store.get_many(&keys).await.unwrap();
+    assert_eq!(got.len(), 25);
+    assert_eq!(got[12], Some(a.clone()));
+    assert_eq!(got.iter().filter(|i| i.is_some()).count(), 1);
+    // More than 100 are refused before any request, not split.
+    let mut too_many: Vec<Key> = (0..MAX_GET_MANY)
+        .map(|n| Key::new(format!("N{n}"), "ITEM"))
+        .collect();
+    too_many.push(a.key.clone());
+    assert_eq!(
+        store.get_many(&too_many).await,
+        Err(StoreError::TooManyKeys(MAX_GET_MANY + 1))
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -63,6 +63,10 @@ impl Store for OneCallAtATime {
         let _turn = self.gate.lock().await;
         self.inner.get(key).await
     }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let _turn = self.gate.lock().await;
+        self.inner.get_many(keys).await
+    }
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let _turn = self.gate.lock().await;
         self.inner.write(writes).await

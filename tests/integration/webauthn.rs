@@ -199,6 +199,19 @@ async fn registers_two_security_keys_and_logs_in_with_each() {
     }
 }
 
+/// The user handle is stored with the first registration, under the profile's version:
+/// first registrations started at once all get the one handle that was stored.
+#[tokio::test]
+async fn first_registrations_started_at_once_share_one_user_handle() {
+    let env = TestEnv::start().await;
+    let token = env.signup_and_login("wilma").await;
+    let started = futures::future::join_all((0..4).map(|_| start_registration(&env, &token))).await;
+    let (_, later) = start_registration(&env, &token).await;
+    for (_, options) in &started {
+        assert_eq!(options["user"]["id"], later["user"]["id"]);
+    }
+}
+
 #[tokio::test]
 async fn an_authenticator_is_registered_only_once() {
     let env = TestEnv::start().await;

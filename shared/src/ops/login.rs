@@ -30,7 +30,7 @@ use crate::http::{self, Response};
 use crate::records::{
     self, load, mfa_key, profile_key, DeviceSecret, DeviceType, MfaLogin, Profile, Scope, Stored,
 };
-use crate::store::Write;
+use crate::store::{Item, Key, Write};
 use lambda_http::Body;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -164,13 +164,29 @@ impl Pending {
 
 pub async fn load_pending(app: &App, mfa_token: &str) -> Result<Pending> {
     let now = app.clock.now();
-    let mfa = load::<MfaLogin>(
-        app.store.as_ref(),
-        &mfa_key(&sha256_hex(mfa_token.as_bytes())),
-    )
-    .await?
-    .filter(|m| Instant(m.value.expires_at) > now && m.value.failures < MFA_TOKEN_MAX_FAILURES)
-    .ok_or(Error::InvalidMfaToken)?;
+    let mfa = app
+        .store
+        .get(&mfa_token_key(mfa_token))
+        .await
+        .map_err(super::store_error)?;
+    pending_for(app, live_login(mfa.as_ref(), now)?, now).await
+}
+
+/// Where the login of `mfa_token` is kept: only the token's SHA-256 names it.
+pub fn mfa_token_key(mfa_token: &str) -> Key {
+    mfa_key(&sha256_hex(mfa_token.as_bytes()))
+}
+
+/// The login as read from `item`, if it can still take a second factor: a missing,
+/// expired or exhausted mfa_token is 401 invalid_mfa_token, before anything else is told.
+pub fn live_login(item: Option<&Item>, now: Instant) -> Result<Stored<MfaLogin>> {
+    records::decode_found::<MfaLogin>(item)?
+        .filter(|m| Instant(m.value.expires_at) > now && m.value.failures < MFA_TOKEN_MAX_FAILURES)
+        .ok_or(Error::InvalidMfaToken)
+}
+
+/// Reads the profile of a live login; a locked account is 429 with its Retry-After.
+pub async fn pending_for(app: &App, mfa: Stored<MfaLogin>, now: Instant) -> Result<Pending> {
     let profile = load::<Profile>(app.store.as_ref(), &profile_key(&mfa.value.username))
         .await?
         .ok_or(Error::InvalidMfaToken)?;

@@ -45,7 +45,7 @@ use crate::records::{
     self, load, mfa_key, profile_key, push_key, DeviceSecret, DeviceType, MfaLogin, PendingDevice,
     Profile, Push, PushStatus, Stored,
 };
-use crate::store::Write;
+use crate::store::{Item, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lambda_http::Body;
@@ -196,29 +196,46 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     // The filter policy names the device, so its id exists before the device does.
     let device_id = crate::random::id(app.rng.as_ref())?;
     let subscription = app.notifier.subscribe(&endpoint, &device_id).await?;
-    let confirmed = super::retrying(app, || async {
-        let reg = registration::open(app, &request.registration_id, app.clock.now()).await?;
-        if !matches!(reg.value.pending, PendingDevice::Push { .. }) {
-            return Err(Error::NotFound);
+    let username = reg.value.username.clone();
+    // The first attempt writes on what was read above, the registration judged again
+    // after the subscribe; both writes expect the versions read, so anything that changed
+    // meanwhile fails the write, and the retry reads afresh.
+    let mut seed = Some((reg, profile));
+    let (request, subscription_arn, id) = (&request, &subscription, &device_id);
+    let confirmed = super::retrying(app, || {
+        let seed = seed.take();
+        async move {
+            let now = app.clock.now();
+            let (reg, profile) = match seed {
+                Some((reg, profile)) => (registration::still_open(reg, now)?, Some(profile)),
+                None => (
+                    registration::open(app, &request.registration_id, now).await?,
+                    None,
+                ),
+            };
+            if !matches!(reg.value.pending, PendingDevice::Push { .. }) {
+                return Err(Error::NotFound);
+            }
+            let secret = DeviceSecret::Push {
+                public_key: request.public_key.clone(),
+                subscription_arn: Some(subscription_arn.clone()),
+            };
+            registration::confirm_with_id(
+                app,
+                &reg,
+                None,
+                profile,
+                request.name.as_deref(),
+                id.clone(),
+                secret,
+            )
+            .await
         }
-        let secret = DeviceSecret::Push {
-            public_key: request.public_key.clone(),
-            subscription_arn: Some(subscription.clone()),
-        };
-        registration::confirm_with_id(
-            app,
-            &reg,
-            None,
-            request.name.as_deref(),
-            device_id.clone(),
-            secret,
-        )
-        .await
     })
     .await;
     match confirmed {
         Ok(confirmed) => http::json(201, &json!({ "device_id": confirmed.device.id })),
-        Err(error) => match device_stored(app, &reg.value.username, &device_id).await {
+        Err(error) => match device_stored(app, &username, &device_id).await {
             Some(true) => http::json(201, &json!({ "device_id": device_id })),
             Some(false) => {
                 drop_subscription(app, &subscription).await;
@@ -423,7 +440,16 @@ fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String>
 /// fails too, the push still expires unanswered and the counters age out.
 async fn withdraw(app: &App, push: &Push) {
     let result = super::retrying(app, || async {
-        let Some(stored) = load::<Push>(app.store.as_ref(), &push_key(&push.push_id)).await? else {
+        let [stored, mfa, profile] = records::get_many(
+            app.store.as_ref(),
+            [
+                push_key(&push.push_id),
+                mfa_key(&push.mfa_token_hash),
+                profile_key(&push.username),
+            ],
+        )
+        .await?;
+        let Some(stored) = records::decode_found::<Push>(stored.as_ref())? else {
             return Ok(());
         };
         if stored.value.status != PushStatus::Pending {
@@ -432,16 +458,12 @@ async fn withdraw(app: &App, push: &Push) {
         let mut failed = stored.value.clone();
         failed.status = PushStatus::Failed;
         let mut writes = vec![stored.replace(&failed)?];
-        if let Some(mfa) =
-            load::<MfaLogin>(app.store.as_ref(), &mfa_key(&push.mfa_token_hash)).await?
-        {
+        if let Some(mfa) = records::decode_found::<MfaLogin>(mfa.as_ref())? {
             let mut given_back = mfa.value.clone();
             given_back.pushes_sent = given_back.pushes_sent.saturating_sub(1);
             writes.push(mfa.replace(&given_back)?);
         }
-        if let Some(profile) =
-            load::<Profile>(app.store.as_ref(), &profile_key(&push.username)).await?
-        {
+        if let Some(profile) = records::decode_found::<Profile>(profile.as_ref())? {
             let mut given_back = profile.value.clone();
             if let Some(index) = given_back
                 .recent_pushes
@@ -474,8 +496,22 @@ pub async fn status(app: &App, request: StatusRequest) -> Result<Response<Body>>
 }
 
 async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<Body>> {
-    let pending = login::load_pending(app, &request.mfa_token).await?;
-    let push = own_push(app, &pending, &request.push_id).await?;
+    let now = app.clock.now();
+    let mfa_key = login::mfa_token_key(&request.mfa_token);
+    // Both keys come with the request, so one read fetches the login and its push; an
+    // id too long to exist only needs the login (its token is judged first).
+    let (mfa, push) = if request.push_id.len() > MAX_ID_LEN {
+        (
+            app.store.get(&mfa_key).await.map_err(super::store_error)?,
+            None,
+        )
+    } else {
+        let [mfa, push] =
+            records::get_many(app.store.as_ref(), [mfa_key, push_key(&request.push_id)]).await?;
+        (mfa, push)
+    };
+    let pending = login::pending_for(app, login::live_login(mfa.as_ref(), now)?, now).await?;
+    let push = own_push(&pending, push.as_ref())?;
     let label = match push.value.status {
         PushStatus::Pending if Instant(push.value.expires_at) <= pending.now => "expired",
         PushStatus::Pending => "pending",
@@ -508,13 +544,10 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<B
     http::json(200, &json!({ "status": label }))
 }
 
-/// The push, if it belongs to this login; another login's push is not found.
-async fn own_push(app: &App, pending: &Pending, push_id: &str) -> Result<Stored<Push>> {
-    if push_id.len() > MAX_ID_LEN {
-        return Err(Error::NotFound);
-    }
-    load::<Push>(app.store.as_ref(), &push_key(push_id))
-        .await?
+/// The push read with the login, if it belongs to this login; another login's push is not
+/// found.
+fn own_push(pending: &Pending, item: Option<&Item>) -> Result<Stored<Push>> {
+    records::decode_found::<Push>(item)?
         .filter(|p| {
             secrets_equal(
                 p.value.mfa_token_hash.as_bytes(),

@@ -13,7 +13,7 @@ use crate::records::{
     self, load, profile_key, registration_key, session_key, Device, DeviceSecret, DeviceType,
     PendingDevice, Profile, RecoveryCodes, Registration, Scope, Session, Stored,
 };
-use crate::store::Write;
+use crate::store::{Item, Write};
 
 pub fn count(profile: &Profile, kind: DeviceType) -> usize {
     profile
@@ -44,11 +44,24 @@ pub async fn start(
     pending: impl FnOnce(&str) -> Result<PendingDevice>,
 ) -> Result<Registration> {
     let name = optional_name(name)?;
-    let now = app.clock.now();
     let profile = load::<Profile>(app.store.as_ref(), &profile_key(&caller.username))
         .await?
         .ok_or(Error::Unauthenticated)?;
     check_room(&profile.value, kind)?;
+    create(app, caller, name, pending, Vec::new()).await
+}
+
+/// Stores a new registration, with `extra` in the same atomic write. The caller has checked
+/// the method's limit on the profile it read (confirm checks it again under the version it
+/// writes), and validated `name`.
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    name: Option<String>,
+    pending: impl FnOnce(&str) -> Result<PendingDevice>,
+    extra: Vec<Write>,
+) -> Result<Registration> {
+    let now = app.clock.now();
     let id = crate::random::id(app.rng.as_ref())?;
     let registration = Registration {
         pending: pending(&id)?,
@@ -60,12 +73,9 @@ pub async fn start(
         expires_at: now.plus_secs(REGISTRATION_SECS).millis(),
         used: false,
     };
-    super::commit(
-        app,
-        vec![records::create(&registration)?],
-        super::contention,
-    )
-    .await?;
+    let mut writes = vec![records::create(&registration)?];
+    writes.extend(extra);
+    super::commit(app, writes, super::contention).await?;
     Ok(registration)
 }
 
@@ -74,6 +84,30 @@ pub async fn open(app: &App, id: &str, now: Instant) -> Result<Stored<Registrati
     let stored = load::<Registration>(app.store.as_ref(), &registration_key(id))
         .await?
         .ok_or(Error::NotFound)?;
+    still_open(stored, now)
+}
+
+/// [`open`], with `username`'s profile read in the same request: a confirm knows both keys
+/// before it reads either. The profile comes undecoded, to be judged after the
+/// registration, as when it was read second.
+pub async fn open_with_profile(
+    app: &App,
+    id: &str,
+    username: &str,
+    now: Instant,
+) -> Result<(Stored<Registration>, Option<Item>)> {
+    let [registration, profile] = records::get_many(
+        app.store.as_ref(),
+        [registration_key(id), profile_key(username)],
+    )
+    .await?;
+    let registration =
+        records::decode_found::<Registration>(registration.as_ref())?.ok_or(Error::NotFound)?;
+    Ok((still_open(registration, now)?, profile))
+}
+
+/// A registration read earlier, judged again at `now` as [`open`] would.
+pub fn still_open(stored: Stored<Registration>, now: Instant) -> Result<Stored<Registration>> {
     if stored.value.used {
         return Err(Error::RegistrationUsed);
     }
@@ -99,15 +133,18 @@ pub struct Confirmed {
 
 /// Adds the device and spends the registration, atomically. `caller` is the confirming
 /// session when there is one (push enrollment has none: the one-time secret authorises it).
+/// `profile` is the registering user's profile when this attempt has read it already; the
+/// write expects its version, so a stale one only costs a retry.
 pub async fn confirm(
     app: &App,
     registration: &Stored<Registration>,
     caller: Option<&Caller>,
+    profile: Option<Stored<Profile>>,
     name: Option<&str>,
     secret: DeviceSecret,
 ) -> Result<Confirmed> {
     let device_id = crate::random::id(app.rng.as_ref())?;
-    confirm_with_id(app, registration, caller, name, device_id, secret).await
+    confirm_with_id(app, registration, caller, profile, name, device_id, secret).await
 }
 
 /// [`confirm`] with a device id made beforehand: a push device's SNS subscription filters
@@ -116,6 +153,7 @@ pub async fn confirm_with_id(
     app: &App,
     registration: &Stored<Registration>,
     caller: Option<&Caller>,
+    profile: Option<Stored<Profile>>,
     name: Option<&str>,
     device_id: String,
     secret: DeviceSecret,
@@ -123,9 +161,12 @@ pub async fn confirm_with_id(
     let name = optional_name(name)?;
     let now = app.clock.now();
     let username = registration.value.username.clone();
-    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&username))
-        .await?
-        .ok_or(Error::NotFound)?;
+    let profile = match profile {
+        Some(profile) if profile.value.username == username => profile,
+        _ => load::<Profile>(app.store.as_ref(), &profile_key(&username))
+            .await?
+            .ok_or(Error::NotFound)?,
+    };
     let kind = secret.device_type();
     check_room(&profile.value, kind)?;
     // Checked on the profile version this write expects, so two registrations of one

@@ -8,7 +8,7 @@ use crate::clock::Instant;
 use crate::domain::totp;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
-use crate::records::{DeviceSecret, DeviceType, PendingDevice};
+use crate::records::{self, DeviceSecret, DeviceType, PendingDevice, Profile};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lambda_http::Body;
@@ -79,7 +79,9 @@ pub async fn confirm(
     registration::optional_name(request.name.as_deref())?;
     let confirmed = super::retrying(app, || async {
         let now = app.clock.now();
-        let reg = registration::open(app, &request.registration_id, now).await?;
+        let (reg, profile) =
+            registration::open_with_profile(app, &request.registration_id, &caller.username, now)
+                .await?;
         if reg.value.username != caller.username {
             return Err(Error::NotFound);
         }
@@ -95,7 +97,15 @@ pub async fn confirm(
             sealed_seed: seal_seed(app, &caller.username, &seed)?,
             last_step: Some(step),
         };
-        registration::confirm(app, &reg, Some(caller), request.name.as_deref(), secret).await
+        registration::confirm(
+            app,
+            &reg,
+            Some(caller),
+            records::decode_found::<Profile>(profile.as_ref())?,
+            request.name.as_deref(),
+            secret,
+        )
+        .await
     })
     .await?;
     confirmed_answer(&confirmed)

@@ -30,7 +30,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::records::{
-    load, profile_key, DeviceSecret, DeviceType, PendingDevice, Profile, Registration, Stored,
+    self, load, profile_key, DeviceSecret, DeviceType, PendingDevice, Profile, Registration, Stored,
 };
 use lambda_http::Body;
 use serde::Deserialize;
@@ -77,20 +77,6 @@ fn new_user_id(app: &App) -> Result<Uuid> {
     Ok(Uuid::from_bytes(bytes))
 }
 
-/// The user's WebAuthn user handle, made and stored on first use.
-async fn user_id(app: &App, profile: Stored<Profile>) -> Result<Uuid> {
-    if let Some(id) = profile.value.webauthn_user_id {
-        return Ok(id);
-    }
-    let fresh = new_user_id(app)?;
-    let username = profile.value.username.clone();
-    super::update_profile(app, &username, Some(profile), |profile| {
-        // A concurrent first registration may have stored one already: keep that.
-        Ok((*profile.webauthn_user_id.get_or_insert(fresh), vec![]))
-    })
-    .await
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StartRegistrationRequest {
@@ -104,14 +90,25 @@ pub async fn start_registration(
     caller: &Caller,
     request: StartRegistrationRequest,
 ) -> Result<Response<Body>> {
-    registration::optional_name(request.name.as_deref())?;
+    let name = registration::optional_name(request.name.as_deref())?;
     let (reg, options) = super::retrying(app, || async {
         let profile = profile_of(app, &caller.username).await?;
         registration::check_room(&profile.value, DeviceType::Webauthn)?;
         let exclude: Vec<CredentialID> = passkeys(&profile.value)
             .map(|p| p.cred_id().clone())
             .collect();
-        let user_id = user_id(app, profile).await?;
+        // The user handle is made on the first registration and stored in the same write
+        // as the registration, under the profile's version: of two first registrations at
+        // once, the one whose write loses re-reads and uses the handle the other stored.
+        let (user_id, store_handle) = match profile.value.webauthn_user_id {
+            Some(id) => (id, Vec::new()),
+            None => {
+                let id = new_user_id(app)?;
+                let mut with_handle = profile.value.clone();
+                with_handle.webauthn_user_id = Some(id);
+                (id, vec![profile.replace(&with_handle)?])
+            }
+        };
         // The passkey ceremony, not the security-key one, for security keys too: Chrome
         // refuses webauthn-rs's security-key options (kanidm/webauthn-rs#490: credProtect
         // asked for with user verification only "preferred"). Passkey options require user
@@ -125,12 +122,12 @@ pub async fn start_registration(
                 (!exclude.is_empty()).then_some(exclude),
             )
             .map_err(ceremony_error)?;
-        let reg = registration::start(
+        let reg = registration::create(
             app,
             caller,
-            DeviceType::Webauthn,
-            request.name.as_deref(),
+            name.clone(),
             |_| Ok(PendingDevice::Webauthn { state }),
+            store_handle,
         )
         .await?;
         Ok((reg, options))
@@ -163,9 +160,12 @@ pub async fn confirm_registration(
     registration::optional_name(request.name.as_deref())?;
     let confirmed = super::retrying(app, || async {
         let now = app.clock.now();
-        let reg = registration::open(app, &request.registration_id, now).await?;
+        let (reg, profile) =
+            registration::open_with_profile(app, &request.registration_id, &caller.username, now)
+                .await?;
         let state = pending_state(&reg.value, caller)?;
-        let profile = profile_of(app, &caller.username).await?;
+        let profile =
+            records::decode_found::<Profile>(profile.as_ref())?.ok_or(Error::Unauthenticated)?;
         // webauthn-rs would refuse an excluded credential too, but under a misleading error.
         if device_with_credential(&profile.value, &request.credential.raw_id).is_some() {
             return Err(Error::invalid(
@@ -180,6 +180,7 @@ pub async fn confirm_registration(
             app,
             &reg,
             Some(caller),
+            Some(profile),
             request.name.as_deref(),
             DeviceSecret::Webauthn { credential },
         )

@@ -2,12 +2,18 @@
 //! record as a JSON string in `body`, and `ttl` (Unix seconds) for DynamoDB's expiry.
 //!
 //! One write is a conditional PutItem/DeleteItem; several are one TransactWriteItems, whose
-//! cancellation reasons tell which condition failed.
+//! cancellation reasons tell which condition failed. Several reads by key are one
+//! TransactGetItems: unlike BatchGetItem it answers in request order, all at once (no
+//! unprocessed keys to chase) and strongly consistent, at twice the read units per item.
 
-use super::{Expect, Item, Key, Store, StoreError, Write};
+use super::{Expect, Item, Key, Store, StoreError, Write, MAX_GET_MANY};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, Get, Put, TransactGetItem, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -143,6 +149,13 @@ fn is_transient_conflict<E: ProvideErrorMetadata>(error: &E) -> bool {
     )
 }
 
+/// A cancelled transaction that clashed with another one on the same item.
+fn clashed(reasons: &[CancellationReason]) -> bool {
+    reasons
+        .iter()
+        .any(|r| r.code() == Some("TransactionConflict"))
+}
+
 impl DynamoStore {
     async fn write_one(&self, write: Write) -> Result<(), StoreError> {
         match write {
@@ -224,6 +237,71 @@ impl Store for DynamoStore {
         output.item().map(parse_item).transpose()
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.len() > MAX_GET_MANY {
+            return Err(StoreError::TooManyKeys(keys.len()));
+        }
+        // DynamoDB refuses a transaction naming one item twice, so each key is asked once.
+        let mut unique: Vec<&Key> = Vec::with_capacity(keys.len());
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|key| match unique.iter().position(|u| *u == key) {
+                Some(at) => at,
+                None => {
+                    unique.push(key);
+                    unique.len() - 1
+                }
+            })
+            .collect();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let gets = unique
+            .iter()
+            .map(|key| {
+                Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(key)))
+                    .build()
+                    .map(|get| TransactGetItem::builder().get(get).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not build a transaction read");
+                StoreError::Unavailable
+            })?;
+        let output = self
+            .client
+            .transact_get_items()
+            .set_transact_items(Some(gets))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                // A read cancelled by a write transaction in flight on one of its items.
+                Some(TransactGetItemsError::TransactionCanceledException(c))
+                    if clashed(c.cancellation_reasons()) =>
+                {
+                    StoreError::Contention
+                }
+                Some(s) if is_transient_conflict(s) => StoreError::Contention,
+                _ => unavailable("TransactGetItems", &e),
+            })?;
+        let found = output
+            .responses()
+            .iter()
+            .map(|response| response.item().map(parse_item).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        if found.len() != unique.len() {
+            tracing::error!(
+                asked = unique.len(),
+                answered = found.len(),
+                "TransactGetItems answered a different number of items"
+            );
+            return Err(StoreError::Unavailable);
+        }
+        Ok(positions.into_iter().map(|at| found[at].clone()).collect())
+    }
+
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if writes.len() == 1 {
             let mut writes = writes;
@@ -250,7 +328,9 @@ impl Store for DynamoStore {
             Err(e) => match e.as_service_error() {
                 Some(s) if s.is_transaction_canceled_exception() => {
                     let reasons = match s {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons(),
+                        TransactWriteItemsError::TransactionCanceledException(c) => {
+                            c.cancellation_reasons()
+                        }
                         _ => &[],
                     };
                     if let Some(index) = reasons
@@ -258,10 +338,7 @@ impl Store for DynamoStore {
                         .position(|r| r.code() == Some("ConditionalCheckFailed"))
                     {
                         Err(StoreError::ConditionFailed(index))
-                    } else if reasons
-                        .iter()
-                        .any(|r| r.code() == Some("TransactionConflict"))
-                    {
+                    } else if clashed(reasons) {
                         Err(StoreError::Contention)
                     } else {
                         Err(unavailable("TransactWriteItems", &e))

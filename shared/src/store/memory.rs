@@ -1,7 +1,7 @@
 //! An in-memory store with the same semantics as the DynamoDB adapter. It serves unit
 //! tests of pure logic and in-process benchmarks; tests that claim to test the API use moto.
 
-use super::{Expect, Item, Key, Store, StoreError, Write};
+use super::{Expect, Item, Key, Store, StoreError, Write, MAX_GET_MANY};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,6 +31,15 @@ impl Store for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let items = self.items.lock().map_err(|_| StoreError::Unavailable)?;
         Ok(items.get(key).cloned())
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        // Refused here as DynamoDB would, so a caller's bug shows in unit tests too.
+        if keys.len() > MAX_GET_MANY {
+            return Err(StoreError::TooManyKeys(keys.len()));
+        }
+        let items = self.items.lock().map_err(|_| StoreError::Unavailable)?;
+        Ok(keys.iter().map(|key| items.get(key).cloned()).collect())
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
@@ -110,6 +119,44 @@ mod tests {
             .await;
         assert_eq!(result, Err(StoreError::ConditionFailed(1)));
         assert!(store.get(&Key::new("b", "1")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn get_many_answers_in_key_order_with_none_for_missing_items() {
+        let store = MemoryStore::new();
+        for (pk, version) in [("a", 1), ("c", 3)] {
+            store
+                .write(vec![Write::Put {
+                    item: item(pk, "1", version),
+                    expect: Expect::Absent,
+                }])
+                .await
+                .unwrap();
+        }
+        let keys = [
+            Key::new("c", "1"),
+            Key::new("b", "1"),
+            Key::new("a", "1"),
+            Key::new("c", "1"),
+        ];
+        let got = store.get_many(&keys).await.unwrap();
+        let versions: Vec<_> = got.iter().map(|i| i.as_ref().map(|i| i.version)).collect();
+        assert_eq!(versions, [Some(3), None, Some(1), Some(3)]);
+        assert_eq!(got[0].as_ref().map(|i| &i.key), Some(&keys[0]));
+        assert!(store.get_many(&[]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn get_many_refuses_more_keys_than_one_request_carries() {
+        let store = MemoryStore::new();
+        let keys: Vec<_> = (0..=MAX_GET_MANY)
+            .map(|n| Key::new("a", n.to_string()))
+            .collect();
+        assert_eq!(
+            store.get_many(&keys).await,
+            Err(StoreError::TooManyKeys(MAX_GET_MANY + 1))
+        );
+        assert!(store.get_many(&keys[1..]).await.is_ok());
     }
 
     #[tokio::test]

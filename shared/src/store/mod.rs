@@ -68,12 +68,23 @@ pub enum StoreError {
     Contention,
     #[error("store unavailable")]
     Unavailable,
+    /// A batch read asked for more keys than one request can carry: a bug in the caller.
+    #[error("{0} keys in one read, at most {MAX_GET_MANY}")]
+    TooManyKeys(usize),
 }
+
+/// The most keys [`Store::get_many`] takes: DynamoDB's limit for one TransactGetItems.
+pub const MAX_GET_MANY: usize = 100;
 
 #[async_trait]
 pub trait Store: Send + Sync {
     /// A strongly consistent read: a revoked session must be gone at once.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Several strongly consistent reads in one request, answered in the order of `keys`
+    /// (`None` for a missing item), as of one moment: what a route can name up front
+    /// costs one round trip, however many items. At most [`MAX_GET_MANY`] keys.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
 
     /// Applies all writes or none.
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError>;
