@@ -1,4 +1,6 @@
-//! The local dev server: every route of the route table over plain HTTP, calling the same
-//! [`latchkey::handle`] the Lambda functions call, plus the web page as static files.
+//! The Lambda functions' shared `main`, and the local dev server: every route of the route
+//! table over plain HTTP, calling the same [`latchkey::handle`] the functions call, plus the
+//! web page as static files.
 
 pub mod dev_server;
+pub mod lambda;

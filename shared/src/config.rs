@@ -47,6 +47,9 @@ pub struct Config {
     /// Set for local stacks (moto); unset means the real AWS endpoints.
     pub aws_endpoint: Option<String>,
     pub aws_region: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set (as Lambda sets them): use
+    /// them and nothing else of the SDK's credential chain.
+    pub aws_env_credentials: bool,
     pub argon2: Argon2Params,
     pub issuer: String,
     /// Base URL of the API as clients reach it (no `/v1`), used in push URIs.
@@ -104,6 +107,8 @@ impl Config {
             push_topic_arn: get("LATCHKEY_PUSH_TOPIC_ARN"),
             aws_endpoint: get("LATCHKEY_AWS_ENDPOINT"),
             aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            aws_env_credentials: get("AWS_ACCESS_KEY_ID").is_some()
+                && get("AWS_SECRET_ACCESS_KEY").is_some(),
             argon2: Argon2Params {
                 memory_kib: to_u32(
                     number(
@@ -224,6 +229,17 @@ mod tests {
             ("LATCHKEY_PUSH_DIGITS", "8")
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn environment_credentials_need_both_key_variables() {
+        let secret = ("LATCHKEY_MASTER_SECRET", SECRET);
+        let id = ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+        let key = ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI");
+        assert!(with(&[secret, id, key]).unwrap().aws_env_credentials);
+        assert!(!with(&[secret, id]).unwrap().aws_env_credentials);
+        assert!(!with(&[secret, key]).unwrap().aws_env_credentials);
+        assert!(!with(&[secret]).unwrap().aws_env_credentials);
     }
 
     #[test]

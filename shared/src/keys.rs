@@ -3,13 +3,17 @@
 
 use crate::error::{Error, Result};
 use ring::{aead, hkdf, hmac, signature};
+use std::sync::OnceLock;
 
 const SALT: &[u8] = b"latchkey-v1";
 
 pub struct Keys {
     recovery_code_mac: hmac::Key,
     totp_seal: aead::LessSafeKey,
-    push_signing: signature::Ed25519KeyPair,
+    push_seed: [u8; 32],
+    /// Made from the seed on first use: deriving the public point is ~0.2 M instructions,
+    /// a tenth of a function's init, and only the push routes sign.
+    push_signing: OnceLock<signature::Ed25519KeyPair>,
 }
 
 struct Len(usize);
@@ -38,8 +42,8 @@ impl Keys {
             totp_seal: aead::LessSafeKey::new(
                 aead::UnboundKey::new(&aead::AES_256_GCM, &seal).map_err(|_| Error::Internal)?,
             ),
-            push_signing: signature::Ed25519KeyPair::from_seed_unchecked(&push)
-                .map_err(|_| Error::Internal)?,
+            push_seed: push,
+            push_signing: OnceLock::new(),
         })
     }
 
@@ -78,14 +82,24 @@ impl Keys {
         Ok(plain.to_vec())
     }
 
-    pub fn push_sign(&self, message: &[u8]) -> Vec<u8> {
-        self.push_signing.sign(message).as_ref().to_vec()
+    fn push_signing(&self) -> Result<&signature::Ed25519KeyPair> {
+        if let Some(pair) = self.push_signing.get() {
+            return Ok(pair);
+        }
+        let pair = signature::Ed25519KeyPair::from_seed_unchecked(&self.push_seed)
+            .map_err(|_| Error::Internal)?;
+        // A concurrent first use may have won; both made the same pair from the same seed.
+        Ok(self.push_signing.get_or_init(|| pair))
     }
 
-    pub fn push_public_key(&self) -> Vec<u8> {
-        signature::KeyPair::public_key(&self.push_signing)
+    pub fn push_sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.push_signing()?.sign(message).as_ref().to_vec())
+    }
+
+    pub fn push_public_key(&self) -> Result<Vec<u8>> {
+        Ok(signature::KeyPair::public_key(self.push_signing()?)
             .as_ref()
-            .to_vec()
+            .to_vec())
     }
 }
 
@@ -100,8 +114,8 @@ mod tests {
         let c = Keys::derive(&[8u8; 32]).unwrap();
         assert_eq!(a.recovery_code_hash("x"), b.recovery_code_hash("x"));
         assert_ne!(a.recovery_code_hash("x"), c.recovery_code_hash("x"));
-        assert_eq!(a.push_public_key(), b.push_public_key());
-        assert_ne!(a.push_public_key(), c.push_public_key());
+        assert_eq!(a.push_public_key().unwrap(), b.push_public_key().unwrap());
+        assert_ne!(a.push_public_key().unwrap(), c.push_public_key().unwrap());
     }
 
     #[test]
@@ -117,8 +131,9 @@ mod tests {
     #[test]
     fn push_signatures_verify_with_the_public_key() {
         let keys = Keys::derive(&[1u8; 32]).unwrap();
-        let sig = keys.push_sign(b"payload");
-        let public = signature::UnparsedPublicKey::new(&signature::ED25519, keys.push_public_key());
+        let sig = keys.push_sign(b"payload").unwrap();
+        let public =
+            signature::UnparsedPublicKey::new(&signature::ED25519, keys.push_public_key().unwrap());
         assert!(public.verify(b"payload", &sig).is_ok());
         assert!(public.verify(b"payloaD", &sig).is_err());
     }

@@ -87,8 +87,8 @@ async fn the_master_secret_comes_from_secrets_manager() {
         .await
         .unwrap();
     assert_eq!(
-        fetched.keys.push_public_key(),
-        inline.keys.push_public_key()
+        fetched.keys.push_public_key().unwrap(),
+        inline.keys.push_public_key().unwrap()
     );
     assert_eq!(
         fetched.keys.recovery_code_hash("abcde"),
@@ -98,7 +98,10 @@ async fn the_master_secret_comes_from_secrets_manager() {
     let other = App::from_config(config_with(&[("LATCHKEY_MASTER_SECRET", &"B".repeat(64))]))
         .await
         .unwrap();
-    assert_ne!(fetched.keys.push_public_key(), other.keys.push_public_key());
+    assert_ne!(
+        fetched.keys.push_public_key().unwrap(),
+        other.keys.push_public_key().unwrap()
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 mod accounts;
 mod admin;
 mod fixtures;
+mod functions;
 mod openapi;
 mod push;
 mod races;

@@ -345,7 +345,7 @@ async fn publish_direct(
     .to_string();
     let message = json!({
         "payload": payload,
-        "signature": URL_SAFE_NO_PAD.encode(keys.push_sign(payload.as_bytes())),
+        "signature": URL_SAFE_NO_PAD.encode(keys.push_sign(payload.as_bytes()).unwrap()),
     });
     publish_raw(env, device_id, &message.to_string()).await;
 }
@@ -401,7 +401,10 @@ async fn enrolling_through_the_registration_uri_adds_the_device_and_upgrades_the
     assert_eq!(parsed.registration_id, start.body["registration_id"]);
     assert_eq!(parsed.username, "alice");
     assert_eq!(parsed.issuer, "Latchkey");
-    assert_eq!(parsed.server_key.to_vec(), env.app.keys.push_public_key());
+    assert_eq!(
+        parsed.server_key.to_vec(),
+        env.app.keys.push_public_key().unwrap()
+    );
     assert_eq!(
         URL_SAFE_NO_PAD
             .decode(parsed.secret.expose())

@@ -21,6 +21,32 @@ pub trait Notifier: Send + Sync {
     async fn unsubscribe(&self, subscription: &str) -> Result<(), NotifyError>;
 }
 
+/// The notifier of a function whose route table entry grants no SNS action: it has no SNS
+/// client, and its IAM policy would refuse the call anyway. Reaching it is a route-table bug,
+/// answered 503 and logged.
+pub struct NoNotifier;
+
+#[async_trait]
+impl Notifier for NoNotifier {
+    async fn publish(&self, _device_id: &str, _message: &str) -> Result<(), NotifyError> {
+        Err(not_granted("Publish"))
+    }
+    async fn subscribe(&self, _endpoint: &str, _device_id: &str) -> Result<String, NotifyError> {
+        Err(not_granted("Subscribe"))
+    }
+    async fn unsubscribe(&self, _subscription: &str) -> Result<(), NotifyError> {
+        Err(not_granted("Unsubscribe"))
+    }
+}
+
+fn not_granted(action: &str) -> NotifyError {
+    tracing::error!(
+        action,
+        "SNS call from a function whose route table entry grants no SNS action"
+    );
+    NotifyError::Unavailable
+}
+
 /// Records what would be sent: unit tests of pure logic and in-process benchmarks.
 #[derive(Default)]
 pub struct RecordingNotifier {

@@ -90,7 +90,7 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
     .await?;
     let uri = registration_uri(
         &app.config,
-        &URL_SAFE_NO_PAD.encode(app.keys.push_public_key()),
+        &URL_SAFE_NO_PAD.encode(app.keys.push_public_key()?),
         &reg.id,
         &secret,
         &caller.username,
@@ -430,7 +430,7 @@ fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String>
         "respond_url": format!("{}/v1/push/respond", app.config.public_url),
     })
     .to_string();
-    let signature = URL_SAFE_NO_PAD.encode(app.keys.push_sign(payload.as_bytes()));
+    let signature = URL_SAFE_NO_PAD.encode(app.keys.push_sign(payload.as_bytes())?);
     serde_json::to_string(&json!({ "payload": payload, "signature": signature }))
         .map_err(|_| Error::Internal)
 }

@@ -1,0 +1,27 @@
+//! What every function binary runs: read the configuration, build the clients its route
+//! needs once, then answer invocations through [`latchkey::handle`]. It lives here rather
+//! than in 23 `main`s so that the async stack is compiled once for all of them (a function
+//! binary is then a link, not a codegen of its own) and every function starts alike.
+
+use lambda_http::{service_fn, Error};
+use latchkey::{App, Config, Operation};
+
+/// The whole `main` of the function serving `operation`.
+pub fn main(operation: Operation) -> Result<(), Error> {
+    latchkey::telemetry::init();
+    // Lambda sends a sandbox its next event only after the previous answer, so worker
+    // threads would only add start-up time; password hashing runs on the blocking pool.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(operation))
+}
+
+async fn serve(operation: Operation) -> Result<(), Error> {
+    let app = App::for_route(Config::from_env()?, operation.route()).await?;
+    let app = &app;
+    lambda_http::run(service_fn(move |request| async move {
+        Ok::<_, Error>(latchkey::handle(app, operation, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,185 @@
+//! The function binaries as Lambda runs them: exec'd with the variables Lambda sets, against
+//! a stand-in for the Runtime API that hands out API Gateway (HTTP API, payload 2.0) events
+//! and collects the answers. The store is the test's moto table, shared with a dev server.
+//!
+//! The binary must be built first (`cargo build -p latchkey-functions --bin get-mfa`;
+//! scripts/test does).
+
+use crate::support::{workspace_binary, TestEnv};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use latchkey::clock::{Clock, SystemClock};
+use latchkey::notify::NotifyError;
+use latchkey::{App, Config, Operation};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Notify};
+
+struct RuntimeApi {
+    events: Mutex<VecDeque<Value>>,
+    more: Notify,
+    answers: mpsc::UnboundedSender<(String, String, Value)>,
+}
+
+async fn next_event(State(api): State<Arc<RuntimeApi>>) -> (HeaderMap, String) {
+    loop {
+        // Registered before the check, so an event pushed in between is not missed.
+        let more = api.more.notified();
+        let event = api.events.lock().unwrap().pop_front();
+        if let Some(event) = event {
+            let id = event["requestContext"]["requestId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).unwrap(),
+            );
+            let deadline = SystemClock.now().0 + 30_000;
+            headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:test"),
+            );
+            return (headers, event.to_string());
+        }
+        more.await;
+    }
+}
+
+async fn answer(
+    State(api): State<Arc<RuntimeApi>>,
+    Path((id, kind)): Path<(String, String)>,
+    body: String,
+) -> axum::http::StatusCode {
+    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let _ = api.answers.send((id, kind, body));
+    axum::http::StatusCode::ACCEPTED
+}
+
+fn http_api_event(id: &str, method: &str, path: &str, token: Option<&str>) -> Value {
+    let mut headers = json!({ "accept": "application/json" });
+    if let Some(token) = token {
+        headers["authorization"] = json!(format!("Bearer {token}"));
+    }
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "test",
+            "domainName": "test.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "test",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "latchkey-tests"
+            },
+            "requestId": id,
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "28/Nov/2026:08:00:00 +0000",
+            "timeEpoch": 1_795_852_800_000u64
+        },
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test]
+async fn a_function_binary_serves_api_gateway_events_from_the_runtime_api() {
+    let env = TestEnv::start_at(SystemClock.now(), &[]).await;
+    let token = env.signup_and_login("fn-alice").await;
+    let expected = env.get("/v1/mfa", &token).await.expect(200).body;
+
+    let (answers, mut answered) = mpsc::unbounded_channel();
+    let api = Arc::new(RuntimeApi {
+        events: Mutex::new(VecDeque::from([
+            http_api_event("with-session", "GET", "/v1/mfa", Some(&token)),
+            http_api_event("without-session", "GET", "/v1/mfa", None),
+        ])),
+        more: Notify::new(),
+        answers,
+    });
+    let router = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next_event))
+        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let runtime_api = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let config = &env.app.config;
+    let mut function = tokio::process::Command::new(workspace_binary("get-mfa"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "get-mfa")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env(
+            "LATCHKEY_AWS_ENDPOINT",
+            config.aws_endpoint.as_deref().unwrap(),
+        )
+        .env("LATCHKEY_TABLE", &env.table)
+        .env("LATCHKEY_MASTER_SECRET", &env.master_secret)
+        .env("LATCHKEY_PUBLIC_URL", &config.public_url)
+        .env("LATCHKEY_WEBAUTHN_ORIGIN", &config.webauthn_origin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("build the function first: cargo build -p latchkey-functions --bin get-mfa");
+
+    let mut responses = std::collections::HashMap::new();
+    while responses.len() < 2 {
+        let (id, kind, body) =
+            tokio::time::timeout(std::time::Duration::from_secs(30), answered.recv())
+                .await
+                .expect("the function answers within 30 s")
+                .unwrap();
+        assert_eq!(kind, "response", "{id}: {body}");
+        responses.insert(id, body);
+    }
+    function.kill().await.unwrap();
+
+    let ok = &responses["with-session"];
+    assert_eq!(ok["statusCode"], 200, "{ok}");
+    let body: Value = serde_json::from_str(ok["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, expected);
+    let refused = &responses["without-session"];
+    assert_eq!(refused["statusCode"], 401, "{refused}");
+    let body: Value = serde_json::from_str(refused["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "unauthenticated", "{body}");
+}
+
+/// A function builds the SNS client only when its route table entry grants SNS actions
+/// (the same entry gives it its IAM policy); any other function's notifier refuses.
+#[tokio::test]
+async fn only_functions_whose_route_grants_sns_get_an_sns_client() {
+    let env = TestEnv::start().await;
+    let config = || -> Config { env.app.config.clone() };
+    let without = App::for_route(config(), Operation::Login.route())
+        .await
+        .unwrap();
+    assert_eq!(
+        without.notifier.publish("device", "message").await,
+        Err(NotifyError::Unavailable)
+    );
+    let with = App::for_route(config(), Operation::LoginPush.route())
+        .await
+        .unwrap();
+    assert_eq!(with.notifier.publish("device", "message").await, Ok(()));
+}
