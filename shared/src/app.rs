@@ -65,7 +65,7 @@ impl App {
     }
 
     async fn with_clients(mut config: Config, sns: bool) -> Result<App> {
-        let sdk = aws_sdk_config(&config).await;
+        let sdk = aws_sdk_config(&config).await?;
         if let MasterSecretSource::SecretsManager(id) = &config.master_secret {
             let client = aws_sdk_secretsmanager::Client::new(&sdk);
             config.master_secret =
@@ -157,7 +157,7 @@ fn relying_party(config: &Config) -> Result<Webauthn> {
 
 /// The AWS SDK configuration. With `LATCHKEY_AWS_ENDPOINT` set (a local moto), it uses
 /// that endpoint with static test credentials and never falls through to real AWS.
-pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
+pub async fn aws_sdk_config(config: &Config) -> Result<aws_config::SdkConfig> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &config.aws_endpoint {
         loader = loader
@@ -184,44 +184,48 @@ pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
             );
         }
     }
-    if let Some(context) = aws_tls_context() {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-        use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
-        // The SDK's own default client (aws-smithy-runtime `default_https_client`), but
-        // for the trust store.
-        let client = Builder::new().build_with_connector_fn(move |settings, components| {
-            let mut connector = ConnectorBuilder::default()
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context.clone());
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector.build()
-        });
-        loader = loader.http_client(client);
-    }
-    loader.load().await
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
+    let context = aws_tls_context()?;
+    // The SDK's own default client (aws-smithy-runtime `default_https_client`) but for the
+    // trust store and the crypto provider: no other client is compiled in.
+    let client = Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    Ok(loader.http_client(client).load().await)
 }
 
 /// Amazon Trust Services' roots (Amazon Root CA 1–4 and Starfield Services Root CA G2),
 /// to which every AWS endpoint chains.
 const AWS_ROOTS: &[u8] = include_bytes!("aws-roots.pem");
 
-/// TLS for the SDK's HTTPS client (its default, rustls on aws-lc) trusting the AWS roots
-/// compiled in rather than the OS trust store: parsing ~150 system certificates was 20 M
-/// of the 24 M instructions, and ~7 of the ~10 ms, from exec to a function's first poll
+/// TLS for the SDK's HTTPS client (rustls on ring) trusting the AWS roots compiled in
+/// rather than the OS trust store: parsing ~150 system certificates was 20 M of the 24 M
+/// instructions, and ~7 of the ~10 ms, from exec to a function's first poll
 /// (docs/performance.md). `SSL_CERT_FILE` or `SSL_CERT_DIR`, when set (a TLS-inspecting
-/// proxy's bundle), are trusted as well. `None` leaves the SDK's default.
-fn aws_tls_context() -> Option<aws_smithy_http_client::tls::TlsContext> {
+/// proxy's bundle), are trusted as well.
+fn aws_tls_context() -> Result<aws_smithy_http_client::tls::TlsContext> {
     use aws_smithy_http_client::tls::{TlsContext, TrustStore};
     let chosen_by_user =
         std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
     let trust = TrustStore::empty()
         .with_native_roots(chosen_by_user)
         .with_pem_certificate(AWS_ROOTS);
-    TlsContext::builder().with_trust_store(trust).build().ok()
+    TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|_| {
+            tracing::error!("configuration error: the AWS TLS trust store cannot be built");
+            Error::Internal
+        })
 }
 
 impl From<crate::notify::NotifyError> for Error {

@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! perf cpu [--flows N]                CPU per request per route, in process
+//! perf round-trips                    store and SNS requests per route on moto
+//!                                     (LATCHKEY_TEST_AWS_ENDPOINT; the pinned test's walk)
 //! perf argon2 [--hashes N]            our argon2id hash at the production parameters
 //! perf coldstart [--runs N] [--strace DIR] [--env K=V,..] NAME=PATH...
 //!                                     exec → first poll of a local Runtime API stand-in
@@ -14,6 +16,14 @@
 #[allow(dead_code)] // the integration tests' soft authenticator; the bench uses part of it
 #[path = "../integration/webauthn/authenticator.rs"]
 mod authenticator;
+// The pinned round-trips test's walk through every route, and the test environment it runs
+// in, built here in release so that scripts/bench needs no second (debug) build.
+#[allow(dead_code)]
+#[path = "../integration/round_trips.rs"]
+mod round_trips;
+#[allow(dead_code)]
+#[path = "../integration/support.rs"]
+mod support;
 
 use latchkey::clock::{Clock, Instant as At, ManualClock};
 use latchkey::config::Argon2Params;
@@ -44,6 +54,7 @@ fn main() -> Res<()> {
     let opts = Opts::parse(rest)?;
     let out = match command.as_str() {
         "cpu" => runtime()?.block_on(cpu(opts.num("flows", 200)?))?,
+        "round-trips" => runtime()?.block_on(round_trips::measure()).json(),
         "argon2" => runtime()?.block_on(argon2(opts.num("hashes", 10)?))?,
         "coldstart" => coldstart(&opts)?,
         "load" => runtime()?.block_on(load(&opts))?,

@@ -50,7 +50,8 @@ fn config_with(vars: &[(&str, &str)]) -> Config {
 async fn put_secret(value: &str) -> String {
     let sdk =
         latchkey::app::aws_sdk_config(&config_with(&[("LATCHKEY_MASTER_SECRET", &"A".repeat(43))]))
-            .await;
+            .await
+            .unwrap();
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(unique("latchkey-master"))

@@ -17,7 +17,6 @@ use latchkey::clock::Instant;
 use latchkey::notify::{Notifier, NotifyError};
 use latchkey::records::{self, Push};
 use latchkey::store::{Item, Key, Store, StoreError, Write};
-use latchkey::ROUTES;
 use push_agent::crypto::{answer_message, enroll_message, system_random, Decision, DeviceKey};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -168,7 +167,7 @@ struct Row {
     calls: Calls,
 }
 
-struct Probe {
+pub struct Probe {
     counter: Arc<Counter>,
     rows: Vec<Row>,
 }
@@ -207,7 +206,7 @@ impl Probe {
         out
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         Value::Array(
             self.rows
                 .iter()
@@ -284,6 +283,38 @@ fn text(r: &Response, pointer: &str) -> String {
 
 #[tokio::test]
 async fn round_trips_per_route_are_pinned() {
+    let p = measure().await;
+    let table = p.table();
+    println!("{table}");
+    if let Ok(path) = std::env::var("LATCHKEY_ROUND_TRIPS_JSON") {
+        std::fs::write(&path, serde_json::to_string_pretty(&p.json()).unwrap()).unwrap();
+    }
+
+    for route in latchkey::ROUTES {
+        assert!(
+            p.rows.iter().any(|row| row.function == route.function),
+            "{} has no pinned round trips: add it to round_trips.rs",
+            route.function
+        );
+    }
+    let measured: Vec<_> = p
+        .rows
+        .iter()
+        .map(|row| (row.function, row.case, row.calls.pinned()))
+        .collect();
+    let pinned: Vec<_> = PINNED
+        .iter()
+        .map(|&(f, case, get, query, write, sns)| (f, case, (get, query, write, sns)))
+        .collect();
+    assert_eq!(
+        measured, pinned,
+        "round trips changed (get, query, write, sns):\n{table}"
+    );
+}
+
+/// One user through every route on moto, counting each request's store and SNS calls. The
+/// test above pins the result; `perf round-trips` (scripts/bench) prints it.
+pub async fn measure() -> Probe {
     let counter = Arc::new(Counter::default());
     let wrapped = counter.clone();
     let env = TestEnv::start_wrapped(Instant::from_secs(START), &[], move |app| {
@@ -604,31 +635,5 @@ async fn round_trips_per_route_are_pinned() {
         )
         .await;
     assert_eq!(r.status, 204);
-
-    let table = p.table();
-    println!("{table}");
-    if let Ok(path) = std::env::var("LATCHKEY_ROUND_TRIPS_JSON") {
-        std::fs::write(&path, serde_json::to_string_pretty(&p.json()).unwrap()).unwrap();
-    }
-
-    for route in ROUTES {
-        assert!(
-            p.rows.iter().any(|row| row.function == route.function),
-            "{} has no pinned round trips: add it to round_trips.rs",
-            route.function
-        );
-    }
-    let measured: Vec<_> = p
-        .rows
-        .iter()
-        .map(|row| (row.function, row.case, row.calls.pinned()))
-        .collect();
-    let pinned: Vec<_> = PINNED
-        .iter()
-        .map(|&(f, case, get, query, write, sns)| (f, case, (get, query, write, sns)))
-        .collect();
-    assert_eq!(
-        measured, pinned,
-        "round trips changed (get, query, write, sns):\n{table}"
-    );
+    p
 }

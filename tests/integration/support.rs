@@ -235,7 +235,7 @@ impl TestEnv {
             ),
         ]);
         let probe = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        let sdk = latchkey::app::aws_sdk_config(&probe).await;
+        let sdk = latchkey::app::aws_sdk_config(&probe).await.unwrap();
         create_table(&sdk, &table).await;
         let topic = aws_sdk_sns::Client::new(&sdk)
             .create_topic()
