@@ -188,9 +188,16 @@ def main():
     ld = load(out / "load.json")
     lc = load(out / "load-cpu.json")
     details["load"] = {**ld, **lc}
-    bound = lc["cores"] / (ours_ms / 1000)
+    # The argon2 bound: hashes per second with one hash per core at once, measured just
+    # before the load (parallel hashes share caches and memory bandwidth, so this is below
+    # cores / single-hash time, which is printed beside it).
+    naive = lc["cores"] / (ours_ms / 1000)
+    par = out / "argon2-parallel.json"
+    bound = load(par)["hashes_per_second"] if par.exists() else naive
+    details["argon2_parallel"] = load(par) if par.exists() else None
     table.add(
-        f"password logins/s, {ld['concurrency']} clients, dev server on moto",
+        f"password logins/s, {ld['concurrency']} clients, dev server on moto"
+        f" (bound: {lc['cores']} hashes at once; cores / one hash = {naive:.1f}/s)",
         ld["logins_per_second"], bound, ld["logins_per_second"] / bound,
         ">= 0.85x argon2 bound", ld["logins_per_second"] / bound >= 0.85, "/s",
     )
