@@ -2,5 +2,6 @@
 //! table over plain HTTP, calling the same [`latchkey::handle`] the functions call, plus the
 //! web page as static files.
 
+#[cfg(feature = "dev-server")]
 pub mod dev_server;
 pub mod lambda;

@@ -2,7 +2,7 @@
 //! `latchkey-admin` commands (show, reset-mfa, unlock, revoke-sessions), both as
 //! `latchkey::ops::admin` calls on the test's own app and through the real binary.
 //!
-//! The binary must be built first (`cargo build -p latchkey-functions --bin
+//! The binary must be built first (`cargo build -p latchkey-functions --features admin --bin
 //! latchkey-admin`; scripts/test does).
 
 use crate::settings::{code_for, mfa_token, now_secs, user_with_totp};
@@ -501,7 +501,7 @@ fn admin_binary() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/latchkey-admin");
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build -p latchkey-functions --bin latchkey-admin` first",
+        "{} is missing: run `cargo build -p latchkey-functions --features admin --bin latchkey-admin` first",
         path.display()
     );
     path

@@ -48,7 +48,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    latchkey::telemetry::init_cli(latchkey::telemetry::LevelFilter::WARN);
     // Required for every command, `show` too: the operator is accountable for reads as
     // well, and a missing name is better refused before any AWS call.
     let operator = match cli.operator.as_deref().map(admin::operator) {
@@ -89,17 +89,6 @@ async fn main() -> ExitCode {
         }
         Err(error) => fail(cli.json, error.code(), &explain(&error)),
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
 }
 
 fn usage(message: &str) -> ExitCode {
