@@ -10,6 +10,7 @@ use crate::password::PasswordHasher;
 use crate::random::{Random, SystemRandom};
 use crate::routes::Route;
 use crate::store::{dynamo::DynamoStore, Store};
+pub use aws_types::SdkConfig;
 use std::sync::Arc;
 use webauthn_rs::prelude::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
@@ -155,52 +156,100 @@ fn relying_party(config: &Config) -> Result<Webauthn> {
         .map_err(|_| refuse("the WebAuthn relying party is misconfigured"))
 }
 
-/// The AWS SDK configuration. With `LATCHKEY_AWS_ENDPOINT` set (a local moto), it uses
-/// that endpoint with static test credentials and never falls through to real AWS.
-pub async fn aws_sdk_config(config: &Config) -> Result<aws_config::SdkConfig> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+/// The AWS SDK configuration: a local endpoint (`LATCHKEY_AWS_ENDPOINT`, moto) with static
+/// test credentials that never fall through to real AWS; else the region and credentials
+/// Lambda puts in a function's environment, read once here. Retries (standard, 3 attempts)
+/// and the 3.1 s connect timeout are what `aws-config` sets, stated here so that no SDK
+/// default can change them under us.
+///
+/// Only a process without those variables needs the SDK's full default chain (profiles,
+/// SSO, IMDS): the operator CLI, built with the `aws-default-chain` feature. Leaving
+/// `aws-config` out of the functions leaves out its STS client too, about a tenth of a
+/// release build (docs/performance.md).
+pub async fn aws_sdk_config(config: &Config) -> Result<SdkConfig> {
+    use aws_sdk_dynamodb::config::{retry::RetryConfig, timeout::TimeoutConfig};
+    use aws_sdk_dynamodb::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(AWS_CONNECT_TIMEOUT)
+                .build(),
+        )
+        .http_client(aws_https_client()?);
     if let Some(endpoint) = &config.aws_endpoint {
-        loader = loader
+        let region = config.aws_region.as_deref().unwrap_or("us-east-1");
+        let local = Credentials::new("test", "test", None, None, "local");
+        return Ok(sdk
             .endpoint_url(endpoint)
-            .region(aws_config::Region::new(
-                config
-                    .aws_region
-                    .clone()
-                    .unwrap_or_else(|| "us-east-1".to_owned()),
-            ))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "local",
-            ));
-    } else {
-        if let Some(region) = &config.aws_region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if config.aws_env_credentials {
-            // Lambda hands a function its role's credentials in the environment, which the
-            // default chain would try first anyway; not building the chain saves its STS and
-            // IMDS clients, about a third of a function's init instructions.
-            loader = loader.credentials_provider(
-                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-            );
-        }
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(SharedCredentialsProvider::new(local))
+            .build());
     }
+    if let (Some(region), Some(credentials)) = (&config.aws_region, &config.aws_credentials) {
+        return Ok(sdk
+            .region(Region::new(region.clone()))
+            .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
+            .build());
+    }
+    default_chain(config).await
+}
+
+const AWS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
+
+#[cfg(feature = "aws-default-chain")]
+async fn default_chain(config: &Config) -> Result<SdkConfig> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_https_client()?);
+    if let Some(region) = &config.aws_region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(credentials) = &config.aws_credentials {
+        loader = loader.credentials_provider(credentials.clone());
+    }
+    Ok(loader.load().await)
+}
+
+#[cfg(not(feature = "aws-default-chain"))]
+async fn default_chain(config: &Config) -> Result<SdkConfig> {
+    let missing = match (
+        config.aws_region.is_some(),
+        config.aws_credentials.is_some(),
+    ) {
+        (false, false) => "AWS_REGION and the AWS credentials",
+        (false, true) => "AWS_REGION",
+        _ => "the AWS credentials",
+    };
+    tracing::error!(
+        "configuration error: missing from the environment: {missing} (AWS_REGION, \
+         AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a role, AWS_SESSION_TOKEN, as \
+         Lambda sets them); this build does not read AWS profiles"
+    );
+    Err(Error::Internal)
+}
+
+/// The SDK's own default HTTPS client (aws-smithy-runtime `default_https_client`) but for
+/// the trust store and the crypto provider: no other client is compiled in.
+fn aws_https_client() -> Result<aws_sdk_dynamodb::config::SharedHttpClient> {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
     let context = aws_tls_context()?;
-    // The SDK's own default client (aws-smithy-runtime `default_https_client`) but for the
-    // trust store and the crypto provider: no other client is compiled in.
-    let client = Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut connector = ConnectorBuilder::default()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .tls_context(context.clone());
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    });
-    Ok(loader.http_client(client).load().await)
+    Ok(
+        Builder::new().build_with_connector_fn(move |settings, components| {
+            let mut connector = ConnectorBuilder::default()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .tls_context(context.clone());
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        }),
+    )
 }
 
 /// Amazon Trust Services' roots (Amazon Root CA 1–4 and Starfield Services Root CA G2),
@@ -256,5 +305,77 @@ mod tests {
         assert!(relying_party(&config("localhost", "http://127.0.0.1:8080")).is_err());
         assert!(relying_party(&config("example.com", "https://example.org")).is_err());
         assert!(relying_party(&config("localhost", "not a url")).is_err());
+    }
+
+    fn aws_config(vars: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|name| {
+            if name == "LATCHKEY_MASTER_SECRET" {
+                return Some("A".repeat(43));
+            }
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+        .unwrap()
+    }
+
+    async fn credentials_of(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Credentials {
+        use aws_sdk_dynamodb::config::ProvideCredentials;
+        let provider = sdk.credentials_provider().unwrap();
+        provider.provide_credentials().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_function_signs_with_the_region_and_credentials_lambda_puts_in_its_environment() {
+        let sdk = aws_sdk_config(&aws_config(&[
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-key"),
+            ("AWS_SESSION_TOKEN", "session-token"),
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        assert_eq!(sdk.endpoint_url(), None);
+        assert!(sdk.behavior_version().is_some());
+        assert!(sdk.http_client().is_some());
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
+        assert_eq!(
+            sdk.timeout_config().and_then(|t| t.connect_timeout()),
+            Some(AWS_CONNECT_TIMEOUT)
+        );
+        let credentials = credentials_of(&sdk).await;
+        assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(credentials.secret_access_key(), "secret-key");
+        assert_eq!(credentials.session_token(), Some("session-token"));
+    }
+
+    #[tokio::test]
+    async fn a_local_endpoint_gets_static_test_credentials_whatever_the_environment_holds() {
+        let sdk = aws_sdk_config(&aws_config(&[
+            ("LATCHKEY_AWS_ENDPOINT", "http://127.0.0.1:5056"),
+            ("AWS_ACCESS_KEY_ID", "AKIAREAL"),
+            ("AWS_SECRET_ACCESS_KEY", "real-secret"),
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5056"));
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+        let credentials = credentials_of(&sdk).await;
+        assert_eq!(credentials.access_key_id(), "test");
+    }
+
+    #[cfg(not(feature = "aws-default-chain"))]
+    #[tokio::test]
+    async fn without_the_default_chain_a_missing_region_or_key_stops_the_start() {
+        let key = [
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-key"),
+        ];
+        assert!(aws_sdk_config(&aws_config(&key)).await.is_err());
+        assert!(aws_sdk_config(&aws_config(&[("AWS_REGION", "eu-west-3")]))
+            .await
+            .is_err());
+        assert!(aws_sdk_config(&aws_config(&[])).await.is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! fails at start instead of running with a guessable key.
 
 use crate::error::{Error, Result};
+use aws_sdk_dynamodb::config::Credentials;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -47,9 +48,9 @@ pub struct Config {
     /// Set for local stacks (moto); unset means the real AWS endpoints.
     pub aws_endpoint: Option<String>,
     pub aws_region: Option<String>,
-    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set (as Lambda sets them): use
-    /// them and nothing else of the SDK's credential chain.
-    pub aws_env_credentials: bool,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for a role's temporary credentials,
+    /// `AWS_SESSION_TOKEN`, as Lambda sets them. Their `Debug` shows the key id only.
+    pub aws_credentials: Option<Credentials>,
     pub argon2: Argon2Params,
     pub issuer: String,
     /// Base URL of the API as clients reach it (no `/v1`), used in push URIs.
@@ -107,8 +108,16 @@ impl Config {
             push_topic_arn: get("LATCHKEY_PUSH_TOPIC_ARN"),
             aws_endpoint: get("LATCHKEY_AWS_ENDPOINT"),
             aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
-            aws_env_credentials: get("AWS_ACCESS_KEY_ID").is_some()
-                && get("AWS_SECRET_ACCESS_KEY").is_some(),
+            aws_credentials: match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+                (Some(key_id), Some(secret_key)) => Some(Credentials::new(
+                    key_id,
+                    secret_key,
+                    get("AWS_SESSION_TOKEN"),
+                    None,
+                    "environment",
+                )),
+                _ => None,
+            },
             argon2: Argon2Params {
                 memory_kib: to_u32(
                     number(
@@ -236,10 +245,33 @@ mod tests {
         let secret = ("LATCHKEY_MASTER_SECRET", SECRET);
         let id = ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
         let key = ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI");
-        assert!(with(&[secret, id, key]).unwrap().aws_env_credentials);
-        assert!(!with(&[secret, id]).unwrap().aws_env_credentials);
-        assert!(!with(&[secret, key]).unwrap().aws_env_credentials);
-        assert!(!with(&[secret]).unwrap().aws_env_credentials);
+        let token = ("AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEXAMPLE");
+        let role = with(&[secret, id, key, token])
+            .unwrap()
+            .aws_credentials
+            .unwrap();
+        assert_eq!(role.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(role.secret_access_key(), "wJalrXUtnFEMI");
+        assert_eq!(role.session_token(), Some("IQoJb3JpZ2luX2VjEXAMPLE"));
+        let user = with(&[secret, id, key]).unwrap().aws_credentials.unwrap();
+        assert_eq!(user.session_token(), None);
+        assert!(with(&[secret, id]).unwrap().aws_credentials.is_none());
+        assert!(with(&[secret, key]).unwrap().aws_credentials.is_none());
+        assert!(with(&[secret]).unwrap().aws_credentials.is_none());
+    }
+
+    #[test]
+    fn debug_output_redacts_the_aws_secret_key_and_session_token() {
+        let config = with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ("AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEXAMPLE"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert!(!shown.contains("IQoJb3JpZ2luX2VjEXAMPLE"), "{shown}");
     }
 
     #[test]

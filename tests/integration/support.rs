@@ -130,7 +130,7 @@ pub struct TestEnv {
     #[allow(dead_code)] // for tests that inspect SNS directly
     pub topic_arn: String,
     #[allow(dead_code)] // for tests that inspect moto directly
-    pub sdk: aws_config::SdkConfig,
+    pub sdk: latchkey::app::SdkConfig,
     /// The table and master secret (base64url), for processes pointed at the same store.
     pub table: String,
     pub master_secret: String,
@@ -145,7 +145,7 @@ impl Drop for TestEnv {
     }
 }
 
-pub async fn create_table(sdk: &aws_config::SdkConfig, name: &str) {
+pub async fn create_table(sdk: &latchkey::app::SdkConfig, name: &str) {
     // The definition scripts/local-stack and infra/template.yaml use too (a test compares).
     let definition: Value = serde_json::from_str(include_str!("../../infra/table.json")).unwrap();
     let client = aws_sdk_dynamodb::Client::new(sdk);
