@@ -562,15 +562,11 @@ async fn cpu(flows: usize) -> Res<Value> {
     // What the cheapest argon2 itself costs, to read the password routes' figures.
     let hasher = PasswordHasher::new(bench.app.config.argon2, &SystemRandom::new())
         .map_err(|e| format!("{e:?}"))?;
-    let mut hash_us = Vec::new();
-    for _ in 0..200 {
-        let started = Instant::now();
-        hasher
-            .hash(PASSWORD, &SystemRandom::new())
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        hash_us.push(started.elapsed().as_secs_f64() * 1e6);
-    }
+    let mut hash_us: Vec<f64> = time_hashes(&hasher, 200)
+        .await?
+        .into_iter()
+        .map(|seconds| seconds * 1e6)
+        .collect();
     // The QR codes inside the two registration answers, alone: the heaviest part of them.
     let push_uri = format!(
         "latchkey-push://enroll?api=https%3A%2F%2Fmfa.example.com&rid={}&secret={}&user=cpu-user&issuer=Latchkey&server_key={}",
@@ -629,16 +625,8 @@ async fn argon2(hashes: usize, concurrency: usize) -> Res<Value> {
     let run = |count: usize| {
         let hasher = hasher.clone();
         async move {
-            let mut ms = Vec::new();
-            for _ in 0..count {
-                let started = Instant::now();
-                hasher
-                    .hash(PASSWORD, &SystemRandom::new())
-                    .await
-                    .map_err(|e| format!("{e:?}"))?;
-                ms.push(started.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok::<_, String>(ms)
+            let seconds = time_hashes(&hasher, count).await?;
+            Ok::<_, String>(seconds.into_iter().map(|s| s * 1e3).collect::<Vec<f64>>())
         }
     };
     // One untimed round: first-touch page faults of the 19 MiB are not a steady-state cost.
@@ -662,6 +650,20 @@ async fn argon2(hashes: usize, concurrency: usize) -> Res<Value> {
         "median_ms": median(&mut ms),
         "min_ms": min,
     }))
+}
+
+/// The seconds each of `count` password hashes took, one after another.
+async fn time_hashes(hasher: &PasswordHasher, count: usize) -> Result<Vec<f64>, String> {
+    let mut seconds = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        hasher
+            .hash(PASSWORD, &SystemRandom::new())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    Ok(seconds)
 }
 
 // ---------------------------------------------------------------------------------------
