@@ -141,7 +141,7 @@ fn relying_party(config: &Config) -> Result<Webauthn> {
             origin = %config.webauthn_origin,
             "configuration error: {why}"
         );
-        Error::Internal
+        Error::internal(format!("configuration error: {why}"))
     };
     let origin = Url::parse(&config.webauthn_origin)
         .map_err(|_| refuse("LATCHKEY_WEBAUTHN_ORIGIN is not a URL"))?;
@@ -228,7 +228,9 @@ async fn default_chain(config: &Config) -> Result<SdkConfig> {
          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a role, AWS_SESSION_TOKEN, as \
          Lambda sets them); this build does not read AWS profiles"
     );
-    Err(Error::Internal)
+    Err(Error::internal(format!(
+        "configuration error: missing from the environment: {missing}"
+    )))
 }
 
 /// The SDK's own default HTTPS client (aws-smithy-runtime `default_https_client`) but for
@@ -273,7 +275,7 @@ fn aws_tls_context() -> Result<aws_smithy_http_client::tls::TlsContext> {
         .build()
         .map_err(|_| {
             tracing::error!("configuration error: the AWS TLS trust store cannot be built");
-            Error::Internal
+            Error::internal("configuration error: the AWS TLS trust store cannot be built")
         })
 }
 

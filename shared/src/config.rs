@@ -187,7 +187,7 @@ pub fn decode_secret(raw: &str) -> Result<Vec<u8>> {
 
 fn config_error(message: String) -> Error {
     tracing::error!(%message, "configuration error");
-    Error::Internal
+    Error::internal(format!("configuration error: {message}"))
 }
 
 #[cfg(test)]

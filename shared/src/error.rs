@@ -48,14 +48,19 @@ pub enum Error {
     /// Optimistic-concurrency retries ran out; answered like an outage.
     #[error("the service is busy; try again shortly")]
     Contention,
-    /// A bug or corrupt record; the details go to the log, never to the client.
+    /// A bug, a corrupt record or a broken configuration. The cause goes to the log once,
+    /// where the error becomes a 500 ([`crate::routes::handle`]), never to the client.
     #[error("internal error")]
-    Internal,
+    Internal(Cow<'static, str>),
 }
 
 impl Error {
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
         Error::InvalidRequest(message.into())
+    }
+
+    pub fn internal(cause: impl Into<Cow<'static, str>>) -> Self {
+        Error::Internal(cause.into())
     }
 
     pub fn code(&self) -> &'static str {
@@ -80,7 +85,7 @@ impl Error {
             Error::PayloadTooLarge => "payload_too_large",
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::Unavailable | Error::Contention => "unavailable",
-            Error::Internal => "internal_error",
+            Error::Internal(_) => "internal_error",
         }
     }
 
@@ -103,7 +108,7 @@ impl Error {
             Error::PayloadTooLarge => 413,
             Error::TooManyAttempts { .. } => 429,
             Error::Unavailable | Error::Contention => 503,
-            Error::Internal => 500,
+            Error::Internal(_) => 500,
         }
     }
 

@@ -140,7 +140,8 @@ fn base(status: u16, body: Body) -> Response<Body> {
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response<Body>> {
-    let text = serde_json::to_string(value).map_err(|_| Error::Internal)?;
+    let text = serde_json::to_string(value)
+        .map_err(|_| Error::internal("an answer does not serialise"))?;
     let mut response = base(status, Body::Text(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -244,6 +245,15 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(body["error"]["code"], "too_many_attempts");
         assert!(body["error"]["message"].as_str().unwrap().len() > 5);
+    }
+
+    #[test]
+    fn an_internal_error_answers_500_without_its_cause() {
+        let response = error_response(&Error::internal("sealed seed abc123 does not open"));
+        assert_eq!(response.status(), 500);
+        let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        assert!(text.contains("internal_error"), "{text}");
+        assert!(!text.contains("abc123") && !text.contains("seed"), "{text}");
     }
 
     #[test]

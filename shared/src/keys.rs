@@ -25,9 +25,12 @@ impl hkdf::KeyType for Len {
 
 fn derive(prk: &hkdf::Prk, purpose: &'static str) -> Result<[u8; 32]> {
     let info = [purpose.as_bytes()];
-    let okm = prk.expand(&info, Len(32)).map_err(|_| Error::Internal)?;
+    let okm = prk
+        .expand(&info, Len(32))
+        .map_err(|_| Error::internal("HKDF refused a key length"))?;
     let mut out = [0u8; 32];
-    okm.fill(&mut out).map_err(|_| Error::Internal)?;
+    okm.fill(&mut out)
+        .map_err(|_| Error::internal("HKDF refused a key length"))?;
     Ok(out)
 }
 
@@ -40,7 +43,8 @@ impl Keys {
         Ok(Keys {
             recovery_code_mac: hmac::Key::new(hmac::HMAC_SHA256, &mac),
             totp_seal: aead::LessSafeKey::new(
-                aead::UnboundKey::new(&aead::AES_256_GCM, &seal).map_err(|_| Error::Internal)?,
+                aead::UnboundKey::new(&aead::AES_256_GCM, &seal)
+                    .map_err(|_| Error::internal("AES-256-GCM refused a derived key"))?,
             ),
             push_seed: push,
             push_signing: OnceLock::new(),
@@ -62,7 +66,7 @@ impl Keys {
                 aead::Aad::from(context.as_bytes()),
                 &mut buffer,
             )
-            .map_err(|_| Error::Internal)?;
+            .map_err(|_| Error::internal("AES-256-GCM sealing failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buffer);
         Ok(out)
@@ -70,15 +74,20 @@ impl Keys {
 
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() < 12 {
-            return Err(Error::Internal);
+            return Err(Error::internal(
+                "a sealed TOTP seed is shorter than its nonce",
+            ));
         }
         let (nonce, ciphertext) = sealed.split_at(12);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Internal)?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| Error::internal("a sealed TOTP seed has a malformed nonce"))?;
         let mut buffer = ciphertext.to_vec();
         let plain = self
             .totp_seal
             .open_in_place(nonce, aead::Aad::from(context.as_bytes()), &mut buffer)
-            .map_err(|_| Error::Internal)?;
+            .map_err(|_| {
+                Error::internal("a sealed TOTP seed does not open under this key and username")
+            })?;
         Ok(plain.to_vec())
     }
 
@@ -87,7 +96,7 @@ impl Keys {
             return Ok(pair);
         }
         let pair = signature::Ed25519KeyPair::from_seed_unchecked(&self.push_seed)
-            .map_err(|_| Error::Internal)?;
+            .map_err(|_| Error::internal("the push signing seed is refused by Ed25519"))?;
         // A concurrent first use may have won; both made the same pair from the same seed.
         Ok(self.push_signing.get_or_init(|| pair))
     }

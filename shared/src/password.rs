@@ -25,7 +25,7 @@ impl PasswordHasher {
             config.parallelism,
             None,
         )
-        .map_err(|_| Error::Internal)?;
+        .map_err(|_| Error::internal("argon2 refused the configured parameters"))?;
         // Built by hand rather than hashed: costs nothing at cold start, and verifying
         // against it runs the full argon2 computation all the same.
         let dummy = format!(
@@ -48,14 +48,15 @@ impl PasswordHasher {
         let password = password.to_owned();
         let argon2 = self.argon2();
         tokio::task::spawn_blocking(move || {
-            let salt = SaltString::encode_b64(&salt).map_err(|_| Error::Internal)?;
+            let salt = SaltString::encode_b64(&salt)
+                .map_err(|_| Error::internal("argon2 refused a salt"))?;
             argon2
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
-                .map_err(|_| Error::Internal)
+                .map_err(|_| Error::internal("argon2 could not hash"))
         })
         .await
-        .map_err(|_| Error::Internal)?
+        .map_err(|_| Error::internal("the password hashing task failed"))?
     }
 
     /// True when `password` matches `stored`; `None` for `stored` checks the dummy hash and
@@ -66,7 +67,8 @@ impl PasswordHasher {
         let phc = stored.unwrap_or(&self.dummy).to_owned();
         let password = password.to_owned();
         let matched = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&phc).map_err(|_| Error::Internal)?;
+            let parsed = PasswordHash::new(&phc)
+                .map_err(|_| Error::internal("a stored password hash is not a PHC string"))?;
             Ok::<_, Error>(
                 Argon2::default()
                     .verify_password(password.as_bytes(), &parsed)
@@ -74,7 +76,7 @@ impl PasswordHasher {
             )
         })
         .await
-        .map_err(|_| Error::Internal)??;
+        .map_err(|_| Error::internal("the password hashing task failed"))??;
         Ok(known && matched)
     }
 }

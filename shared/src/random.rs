@@ -26,7 +26,8 @@ impl Default for SystemRandom {
 
 impl Random for SystemRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        ring::rand::SecureRandom::fill(&self.0, dest).map_err(|_| Error::Internal)
+        ring::rand::SecureRandom::fill(&self.0, dest)
+            .map_err(|_| Error::internal("the OS random source failed"))
     }
 }
 
@@ -44,7 +45,10 @@ impl SeededRandom {
 
 impl Random for SeededRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        let mut guard = self.0.lock().map_err(|_| Error::Internal)?;
+        let mut guard = self
+            .0
+            .lock()
+            .map_err(|_| Error::internal("the random source's lock is poisoned"))?;
         for chunk in dest.chunks_mut(32) {
             guard.0 += 1;
             let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
@@ -83,7 +87,7 @@ pub fn id(rng: &dyn Random) -> Result<String> {
 /// A uniformly random index below `bound` (rejection sampling: no modulo bias).
 pub fn below(rng: &dyn Random, bound: u32) -> Result<u32> {
     if bound == 0 {
-        return Err(Error::Internal);
+        return Err(Error::internal("a random index below zero was asked for"));
     }
     let zone = u32::MAX - (u32::MAX % bound);
     loop {

@@ -301,16 +301,32 @@ fn encode<T: Record>(value: &T, version: u64) -> Result<Item> {
         version,
         ttl: value.ttl(),
         body: serde_json::to_string(value).map_err(|e| {
-            tracing::error!(error = %e, "cannot serialise a record");
-            Error::Internal
+            Error::internal(format!(
+                "cannot serialise a {} record ({:?} error)",
+                record_kind(&value.key()),
+                e.classify()
+            ))
         })?,
     })
 }
 
+/// What kind of record a key names (`PROFILE`, `SESSION`, `EVENT`, ...), for logs: never
+/// the rest of a key, which may carry a token's hash.
+fn record_kind(key: &Key) -> &str {
+    key.sk.split('#').next().unwrap_or_default()
+}
+
+/// Reads a stored record. A failure names the record's kind and where its JSON broke, but
+/// not serde's message, which can quote the stored value (a hash, a sealed seed).
 pub fn decode<T: Record>(item: &Item) -> Result<Stored<T>> {
     let value = serde_json::from_str(&item.body).map_err(|e| {
-        tracing::error!(pk_kind = item.key.sk.as_str(), error = %e, "cannot read a stored record");
-        Error::Internal
+        Error::internal(format!(
+            "cannot read a stored {} record ({:?} error at line {}, column {})",
+            record_kind(&item.key),
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
     })?;
     Ok(Stored {
         value,
@@ -366,12 +382,10 @@ pub async fn get_many<const N: usize>(
         .await
         .map_err(crate::ops::store_error)?;
     items.try_into().map_err(|items: Vec<_>| {
-        tracing::error!(
-            asked = N,
-            answered = items.len(),
-            "the store answered a batch read with another number of items"
-        );
-        Error::Internal
+        Error::internal(format!(
+            "the store answered a batch read of {N} with {} items",
+            items.len()
+        ))
     })
 }
 
@@ -409,5 +423,31 @@ impl Record for Push {
     }
     fn ttl(&self) -> Option<i64> {
         ttl_from_millis(self.expires_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_that_does_not_decode_is_named_by_kind_and_place_never_by_value() {
+        let item = Item {
+            key: session_key("4f1d0c9a"),
+            version: 1,
+            ttl: None,
+            body: r#"{"token_hash":"4f1d0c9a","username":"alice","scope":"$argon2id$v=19$secret"}"#
+                .to_owned(),
+        };
+        let Err(Error::Internal(cause)) = decode::<Session>(&item) else {
+            panic!("a corrupt record must be an internal error");
+        };
+        assert!(
+            cause.contains("SESSION") && cause.contains("line 1"),
+            "{cause}"
+        );
+        for secret in ["argon2id", "secret", "4f1d0c9a", "alice"] {
+            assert!(!cause.contains(secret), "{cause}");
+        }
     }
 }

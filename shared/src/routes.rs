@@ -124,7 +124,9 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
     let response = match dispatch(app, route, &request).await {
         Ok(response) => response,
         Err(error) => {
-            if error.status() >= 500 {
+            if let Error::Internal(cause) = &error {
+                tracing::error!(function = route.function, %cause, "internal error");
+            } else if error.status() >= 500 {
                 tracing::warn!(
                     function = route.function,
                     code = error.code(),
@@ -167,7 +169,11 @@ async fn dispatch(app: &App, route: &Route, request: &Request) -> Result<Respons
         Access::Setup => Some(session::authenticate(app, request, Scope::Setup).await?),
         Access::Full => Some(session::authenticate(app, request, Scope::Full).await?),
     };
-    let caller = || caller.as_ref().ok_or(Error::Internal);
+    let caller = || {
+        caller
+            .as_ref()
+            .ok_or_else(|| Error::internal("an authenticated route has no caller"))
+    };
     use Operation as Op;
     match route.operation {
         Op::CreateAccount => accounts::create(app, http::json_body(request)?).await,

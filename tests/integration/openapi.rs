@@ -64,7 +64,7 @@ fn every_error() -> Vec<Error> {
         },
         Error::Unavailable,
         Error::Contention,
-        Error::Internal,
+        Error::internal("x"),
     ];
     all.iter().for_each(exhaustive);
     all
@@ -93,7 +93,7 @@ fn exhaustive(error: &Error) {
         | Error::TooManyAttempts { .. }
         | Error::Unavailable
         | Error::Contention
-        | Error::Internal => {}
+        | Error::Internal(_) => {}
     }
 }
 

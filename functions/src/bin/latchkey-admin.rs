@@ -100,7 +100,7 @@ fn explain(error: &Error) -> String {
     match error {
         Error::NotFound => "no such user".to_owned(),
         Error::Unavailable | Error::Contention => "DynamoDB or SNS could not be reached or refused the call (see the log above); run the command again: every step is safe to repeat".to_owned(),
-        Error::Internal => "internal error (see the log above)".to_owned(),
+        Error::Internal(cause) => format!("internal error: {cause}"),
         other => other.to_string(),
     }
 }

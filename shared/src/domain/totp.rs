@@ -25,10 +25,7 @@ fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP> {
         Some(issuer.to_owned()),
         account.to_owned(),
     )
-    .map_err(|e| {
-        tracing::error!(error = %e, "TOTP parameters refused");
-        Error::Internal
-    })
+    .map_err(|e| Error::internal(format!("TOTP parameters refused: {e}")))
 }
 
 pub fn code_at(secret: &[u8], unix_secs: u64) -> Result<String> {
@@ -84,7 +81,7 @@ fn qr_code(text: &str) -> Result<fast_qr::QRCode> {
     fast_qr::QRBuilder::new(text)
         .ecl(fast_qr::ECL::M)
         .build()
-        .map_err(|_| Error::Internal)
+        .map_err(|_| Error::internal("a QR code could not be built"))
 }
 
 #[cfg(test)]

@@ -307,7 +307,10 @@ pub async fn reset_mfa(app: &App, raw_username: &str, operator: &str) -> Result<
     let (devices_removed, recovery_codes_removed) =
         super::retrying(app, || reset_attempt(app, &username, &unsubscribed)).await?;
     sessions_revoked += revoke_all(app, &username, vec![]).await?;
-    let push_subscriptions_removed = unsubscribed.lock().map_err(|_| Error::Internal)?.len();
+    let push_subscriptions_removed = unsubscribed
+        .lock()
+        .map_err(|_| Error::internal("the unsubscribe list's lock is poisoned"))?
+        .len();
     Ok(ResetOutcome {
         username,
         devices_removed,
@@ -338,13 +341,13 @@ async fn reset_attempt(
         };
         let done = unsubscribed
             .lock()
-            .map_err(|_| Error::Internal)?
+            .map_err(|_| Error::internal("the unsubscribe list's lock is poisoned"))?
             .contains(arn);
         if !done {
             app.notifier.unsubscribe(arn).await?;
             unsubscribed
                 .lock()
-                .map_err(|_| Error::Internal)?
+                .map_err(|_| Error::internal("the unsubscribe list's lock is poisoned"))?
                 .insert(arn.clone());
         }
     }

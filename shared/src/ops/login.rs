@@ -301,10 +301,13 @@ async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>
         last_step,
     } = &device.secret
     else {
-        return Err(Error::Internal);
+        return Err(Error::internal(
+            "a TOTP device holds another kind of secret",
+        ));
     };
     let seed = super::totp::open_seed(app, pending.username(), sealed_seed)?;
-    let unix_secs = u64::try_from(pending.now.secs()).map_err(|_| Error::Internal)?;
+    let unix_secs = u64::try_from(pending.now.secs())
+        .map_err(|_| Error::internal("the clock is before 1970"))?;
     let device_id = device.id.clone();
     match domain::totp::verify(&seed, request.code.trim(), unix_secs, *last_step)? {
         Some(step) => {
@@ -363,7 +366,7 @@ async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<Response<B
             codes.hashes.remove(index);
             codes.hashes.len()
         }
-        None => return Err(Error::Internal),
+        None => return Err(Error::internal("recovery codes vanished from the profile")),
     };
     let used = events::record(
         app,

@@ -30,10 +30,7 @@ pub fn store_error(error: StoreError) -> Error {
     match error {
         StoreError::ConditionFailed(_) | StoreError::Contention => Error::Contention,
         StoreError::Unavailable => Error::Unavailable,
-        StoreError::TooManyKeys(_) => {
-            tracing::error!(error = %error, "a batch read was refused");
-            Error::Internal
-        }
+        StoreError::TooManyKeys(_) => Error::internal(format!("a batch read was refused: {error}")),
     }
 }
 

@@ -432,7 +432,7 @@ fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String>
     .to_string();
     let signature = URL_SAFE_NO_PAD.encode(app.keys.push_sign(payload.as_bytes())?);
     serde_json::to_string(&json!({ "payload": payload, "signature": signature }))
-        .map_err(|_| Error::Internal)
+        .map_err(|_| Error::internal("a push message does not serialise"))
 }
 
 /// After a failed Publish: the push can never be answered (it is marked failed) and the
@@ -624,7 +624,7 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
         .ok_or(Error::NotFound)?;
     let public_key = URL_SAFE_NO_PAD
         .decode(&public_key)
-        .map_err(|_| Error::Internal)?;
+        .map_err(|_| Error::internal("a stored push device key is not base64url"))?;
     let number = request.number.as_deref().unwrap_or("");
     let message = format!(
         "{ANSWER_CONTEXT}\n{}\n{}\n{}\n{number}",

@@ -289,7 +289,8 @@ pub fn new_recovery_codes(app: &App) -> Result<(Vec<String>, Vec<String>)> {
     let mut hashes = Vec::with_capacity(recovery::COUNT);
     for _ in 0..recovery::COUNT {
         let code = recovery::generate(app.rng.as_ref())?;
-        let canonical = recovery::normalise(&code).ok_or(Error::Internal)?;
+        let canonical = recovery::normalise(&code)
+            .ok_or_else(|| Error::internal("a fresh recovery code does not normalise"))?;
         hashes.push(app.keys.recovery_code_hash(&canonical));
         plain.push(code);
     }

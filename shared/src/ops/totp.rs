@@ -23,7 +23,7 @@ pub fn seal_seed(app: &App, username: &str, seed: &[u8]) -> Result<String> {
 pub fn open_seed(app: &App, username: &str, sealed: &str) -> Result<Vec<u8>> {
     let bytes = URL_SAFE_NO_PAD
         .decode(sealed)
-        .map_err(|_| Error::Internal)?;
+        .map_err(|_| Error::internal("a sealed TOTP seed is not base64url"))?;
     app.keys.open(username, &bytes)
 }
 
@@ -89,7 +89,8 @@ pub async fn confirm(
             return Err(Error::NotFound);
         };
         let seed = open_seed(app, &caller.username, sealed_seed)?;
-        let unix_secs = u64::try_from(now.secs()).map_err(|_| Error::Internal)?;
+        let unix_secs =
+            u64::try_from(now.secs()).map_err(|_| Error::internal("the clock is before 1970"))?;
         // The confirming code's step is remembered, so it cannot be replayed at login.
         let step =
             totp::verify(&seed, request.code.trim(), unix_secs, None)?.ok_or(Error::InvalidCode)?;

@@ -59,8 +59,7 @@ fn device_with_credential<'a>(profile: &'a Profile, id: &[u8]) -> Option<&'a str
 }
 
 fn ceremony_error(error: WebauthnError) -> Error {
-    tracing::error!(error = %error, "webauthn-rs could not start a ceremony");
-    Error::Internal
+    Error::internal(format!("webauthn-rs could not start a ceremony: {error}"))
 }
 
 async fn profile_of(app: &App, username: &str) -> Result<Stored<Profile>> {
@@ -309,12 +308,14 @@ async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<Respo
         .devices
         .iter_mut()
         .find(|d| d.id == device_id)
-        .ok_or(Error::Internal)?;
+        .ok_or_else(|| Error::internal("the matched WebAuthn device vanished from the profile"))?;
     if device.warning.as_deref() == Some(POSSIBLE_CLONE) {
         return possible_clone(app, pending, Some(&device_id)).await;
     }
     let DeviceSecret::Webauthn { credential } = &mut device.secret else {
-        return Err(Error::Internal);
+        return Err(Error::internal(
+            "a WebAuthn device holds another kind of secret",
+        ));
     };
     let stored = signature_counter(credential)?;
     if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
@@ -378,10 +379,7 @@ fn signature_counter(passkey: &Passkey) -> Result<u32> {
         .ok()
         .and_then(|value| value["cred"]["counter"].as_u64())
         .and_then(|counter| u32::try_from(counter).ok())
-        .ok_or_else(|| {
-            tracing::error!("a stored passkey has no readable signature counter");
-            Error::Internal
-        })
+        .ok_or_else(|| Error::internal("a stored passkey has no readable signature counter"))
 }
 
 #[cfg(test)]
