@@ -7,8 +7,13 @@
 //!
 //! 1. received: the HTTP listener has answered 200 already (moto publishes
 //!    synchronously, subscriber after subscriber);
-//! 2. SNS-authentic: the SNS RSA signature verifies (skipped only with
-//!    `--insecure-skip-sns-signature`), and the topic is the one we subscribed to;
+//! 2. SNS-authentic: SignatureVersion is 2 (SHA256withRSA; always checked), the SNS
+//!    RSA signature verifies (skipped only with `--insecure-skip-sns-signature`), and
+//!    `TopicArn` is the topic the server named in its enrollment answer (always
+//!    checked; a state file without one, from an older agent, refuses everything
+//!    until the device is enrolled again). A delivery that arrives while enrollment
+//!    is still waiting for that answer (SNS confirms the subscription during the
+//!    server's Subscribe call) waits for it;
 //! 3. server-authentic: the server's Ed25519 signature over the payload bytes verifies,
 //!    `v` is 1, the push is for our device_id and not expired (always checked);
 //! 4. pending: not seen before (SNS may deliver twice), queued for the prompt and the
@@ -39,6 +44,16 @@ use crate::payload::{self, LoginPush};
 use crate::sns::{self, CertSource, Envelope};
 use crate::state::{self, State};
 use crate::uri::is_loopback_url;
+
+/// How long a delivery that arrives during enrollment waits for the server's answer
+/// (which names the topic) before it is dropped. Longer than the enrollment request's
+/// own timeouts.
+const ENROLLMENT_WAIT: Duration = Duration::from_secs(30);
+
+/// Why every delivery is refused when the state file names no topic.
+const NO_TOPIC: &str = "the state file names no SNS topic (enrolled by an older push-agent \
+     or against an older server), so no delivery can be checked: remove the push device from \
+     the account, then enroll this device again (push-agent enroll --force)";
 
 /// How the agent treats SNS message signatures.
 #[derive(Clone)]
@@ -119,6 +134,8 @@ struct Inner {
     identity: RwLock<Identity>,
     queue: Mutex<Queue>,
     changes: watch::Sender<u64>,
+    /// False while enrollment waits for the server's answer, then true.
+    settled: watch::Sender<bool>,
 }
 
 /// Cheap to clone; all clones share one queue.
@@ -237,6 +254,10 @@ impl Agent {
             SnsSignatures::InsecureSkip => None,
         };
         let (changes, _) = watch::channel(0);
+        let (settled, _) = watch::channel(state.device_id.is_some());
+        if state.device_id.is_some() && state.topic_arn.is_none() {
+            warn!(state = %state_path.display(), "every SNS delivery will be refused: {NO_TOPIC}");
+        }
         Ok(Agent {
             inner: Arc::new(Inner {
                 rng,
@@ -251,6 +272,7 @@ impl Agent {
                 }),
                 queue: Mutex::new(Queue::default()),
                 changes,
+                settled,
             }),
         })
     }
@@ -295,8 +317,31 @@ impl Agent {
         Ok(())
     }
 
-    pub fn set_device_id(&self, device_id: &str) -> Result<()> {
-        self.update_state(|s| s.device_id = Some(device_id.to_owned()))
+    /// Records the server's enrollment answer, and lets deliveries that arrived
+    /// meanwhile go on. `topic_arn` `None` (a server that names no topic) leaves an
+    /// agent that refuses every delivery.
+    pub fn set_enrolled(&self, device_id: &str, topic_arn: Option<&str>) -> Result<()> {
+        let saved = self.update_state(|s| {
+            s.device_id = Some(device_id.to_owned());
+            s.topic_arn = topic_arn.map(str::to_owned);
+        });
+        self.inner.settled.send_replace(true);
+        saved
+    }
+
+    /// The topic deliveries must come from; waits while enrollment is under way.
+    async fn expected_topic(&self) -> std::result::Result<String, String> {
+        let mut settled = self.inner.settled.subscribe();
+        match tokio::time::timeout(ENROLLMENT_WAIT, settled.wait_for(|done| *done)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return Err("not enrolled yet".to_owned()),
+        }
+        let id = self.identity().map_err(|e| e.to_string())?;
+        match (&id.state.device_id, &id.state.topic_arn) {
+            (None, _) => Err("not enrolled yet".to_owned()),
+            (Some(_), None) => Err(NO_TOPIC.to_owned()),
+            (Some(_), Some(topic)) => Ok(topic.clone()),
+        }
     }
 
     /// Notified on every change to the pending queue.
@@ -353,26 +398,28 @@ impl Agent {
     }
 
     async fn process_inner(&self, env: &Envelope) -> Outcome {
+        // Checked with or without --insecure-skip-sns-signature.
+        if let Err(e) = sns::check_signature_version(env) {
+            return Outcome::Dropped(format!("SNS signature: {e}"));
+        }
         if let Some(verifier) = &self.inner.sns {
             if let Err(e) = verifier.verify(env, SystemTime::from(self.now())).await {
                 return Outcome::Dropped(format!("SNS signature: {e}"));
             }
         }
-        let pinned = match self.identity() {
-            Ok(id) => id.state.topic_arn.clone(),
-            Err(e) => return Outcome::Dropped(e.to_string()),
+        let topic = match self.expected_topic().await {
+            Ok(topic) => topic,
+            Err(reason) => return Outcome::Dropped(reason),
         };
-        if pinned.as_ref().is_some_and(|t| *t != env.topic_arn) {
+        if env.topic_arn != topic {
             return Outcome::Dropped(format!(
-                "topic {} is not the subscribed topic",
+                "topic {} is not this device's push topic",
                 printable(&env.topic_arn)
             ));
         }
         match env.kind.as_str() {
             sns::NOTIFICATION => self.notification(env),
-            sns::SUBSCRIPTION_CONFIRMATION => {
-                self.confirm_subscription(env, pinned.is_none()).await
-            }
+            sns::SUBSCRIPTION_CONFIRMATION => self.confirm_subscription(env).await,
             sns::UNSUBSCRIBE_CONFIRMATION => {
                 info!(topic = %printable(&env.topic_arn), "SNS unsubscribed this endpoint");
                 Outcome::Unsubscribed(env.topic_arn.clone())
@@ -417,7 +464,7 @@ impl Agent {
         Outcome::Queued(push_id)
     }
 
-    async fn confirm_subscription(&self, env: &Envelope, pin: bool) -> Outcome {
+    async fn confirm_subscription(&self, env: &Envelope) -> Outcome {
         let Some(text) = env.subscribe_url.as_deref() else {
             return Outcome::Dropped("SubscribeURL is missing".to_owned());
         };
@@ -449,11 +496,6 @@ impl Agent {
             }
         }
         info!(topic = %printable(&env.topic_arn), "SNS subscription confirmed");
-        if pin {
-            if let Err(e) = self.update_state(|s| s.topic_arn = Some(env.topic_arn.clone())) {
-                warn!("could not record the subscribed topic: {e}");
-            }
-        }
         Outcome::SubscriptionConfirmed(env.topic_arn.clone())
     }
 

@@ -5,6 +5,9 @@
 //! is still answering us); the key is saved before it is sent, so a crash after the
 //! server's 201 cannot leave a registered device whose key is gone; and a failed
 //! enrollment removes the state it wrote.
+//!
+//! The server's answer names the push topic (`topic_arn`); it is saved with the device
+//! id, and deliveries from any other topic are refused from then on.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +50,30 @@ pub struct Enrolled {
 #[derive(Deserialize)]
 struct EnrollResponse {
     device_id: String,
+    /// Missing from servers older than this agent.
+    #[serde(default)]
+    topic_arn: Option<String>,
+}
+
+/// What the server's 201 told us.
+struct Registered {
+    device_id: String,
+    /// `None` when the answer named no usable topic.
+    topic_arn: Option<String>,
+}
+
+/// An SNS topic ARN, `arn:<partition>:sns:<region>:<account>:<name>`, as far as the
+/// agent needs to trust it: it is compared, logged and saved, never used to connect.
+pub fn is_topic_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    text.len() <= 512
+        && parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "sns"
+        && parts.iter().all(|p| !p.is_empty())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.'))
 }
 
 pub fn check_name(name: &str) -> Result<String> {
@@ -126,8 +153,11 @@ pub async fn enroll(opts: EnrollOptions) -> Result<Enrolled> {
     let running = RunningAgent::start(agent.clone(), sns_listener)?;
 
     let registered = register(&parsed, &key, &public_key, &endpoint, name.as_deref(), &rng).await;
-    let device_id = match registered {
-        Ok(device_id) => device_id,
+    let Registered {
+        device_id,
+        topic_arn,
+    } = match registered {
+        Ok(registered) => registered,
         Err(e) => {
             running.shutdown().await;
             let _ = std::fs::remove_file(&opts.state_path);
@@ -135,14 +165,28 @@ pub async fn enroll(opts: EnrollOptions) -> Result<Enrolled> {
         }
     };
     // From here on the server knows the key: never delete the state file.
-    if let Err(e) = agent.set_device_id(&device_id) {
+    if let Err(e) = agent.set_enrolled(&device_id, topic_arn.as_deref()) {
         running.shutdown().await;
         return Err(Error::state(
             &opts.state_path,
             format!("enrolled as device {device_id}, but saving that failed: {e}"),
         ));
     }
-    info!(device_id = %device_id, "enrolled");
+    let Some(topic_arn) = topic_arn else {
+        // The device exists on the server, so the state stays; but an agent that
+        // cannot tell its topic from any other refuses every delivery.
+        running.shutdown().await;
+        return Err(Error::Server {
+            status: 201,
+            code: "unexpected_response".to_owned(),
+            message: format!(
+                "enrolled as device {device_id}, but the server's answer names no usable \
+                 SNS topic (topic_arn), so this agent would refuse every push; remove the \
+                 device from the account and enroll again (--force) against an updated server"
+            ),
+        });
+    };
+    info!(device_id = %device_id, topic = %topic_arn, "enrolled");
     let mut running = running;
     if let Some(listener) = control_listener {
         running.start_control(listener)?;
@@ -157,7 +201,7 @@ async fn register(
     endpoint: &Url,
     name: Option<&str>,
     rng: &SystemRandom,
-) -> Result<String> {
+) -> Result<Registered> {
     let signature = key.sign(
         rng,
         enroll_message(&parsed.registration_id, public_key).as_bytes(),
@@ -195,5 +239,31 @@ async fn register(
             message: "the server answered with an unusable device_id".to_owned(),
         });
     }
-    Ok(device_id)
+    let topic_arn = answer.topic_arn.filter(|t| is_topic_arn(t));
+    Ok(Registered {
+        device_id,
+        topic_arn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_arns() {
+        assert!(is_topic_arn(
+            "arn:aws:sns:us-east-1:123456789012:latchkey-push"
+        ));
+        assert!(is_topic_arn(
+            "arn:aws-cn:sns:cn-north-1:123456789012:push_1.fifo"
+        ));
+        assert!(!is_topic_arn(
+            "arn:aws:sqs:us-east-1:123456789012:latchkey-push"
+        ));
+        assert!(!is_topic_arn("arn:aws:sns:us-east-1:123456789012"));
+        assert!(!is_topic_arn("arn:aws:sns:us-east-1::latchkey-push"));
+        assert!(!is_topic_arn("arn:aws:sns:us-east-1:1:x\u{1b}[2J"));
+        assert!(!is_topic_arn(""));
+    }
 }

@@ -13,7 +13,10 @@
 //! - SubscriptionConfirmation / UnsubscribeConfirmation: Message, MessageId,
 //!   SubscribeURL, Timestamp, Token, TopicArn, Type
 //!
-//! SignatureVersion 1 is SHA1withRSA, 2 is SHA256withRSA; anything else is refused.
+//! Only SignatureVersion 2 (SHA256withRSA) is accepted: the push topic is created with
+//! `SignatureVersion: "2"`, so a version 1 (SHA1withRSA) delivery did not come from it.
+//! [`check_signature_version`] is applied to every delivery, also when signatures are
+//! not verified.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -97,6 +100,22 @@ pub fn string_to_sign(env: &Envelope) -> Result<String, String> {
         other => return Err(format!("unknown message type {other:?}")),
     }
     Ok(out)
+}
+
+/// The only SignatureVersion accepted: SHA256withRSA.
+pub const SIGNATURE_VERSION: &str = "2";
+
+/// Ok when the envelope claims SignatureVersion 2. Version 1 (SHA1withRSA) is refused
+/// even though SNS still offers it: the push topic is created with version 2.
+pub fn check_signature_version(env: &Envelope) -> Result<(), String> {
+    match env.signature_version.as_deref() {
+        Some(SIGNATURE_VERSION) => Ok(()),
+        Some("1") => {
+            Err("SignatureVersion 1 (SHA1withRSA) is refused; only 2 is accepted".to_owned())
+        }
+        Some(_) => Err("unsupported SignatureVersion; only 2 is accepted".to_owned()),
+        None => Err("SignatureVersion is missing".to_owned()),
+    }
 }
 
 /// Whether `host` is an SNS endpoint host: `sns.<region>.amazonaws.com`, or the
@@ -241,13 +260,8 @@ impl Verifier {
 
     /// Ok when the envelope carries a valid SNS signature at time `now`.
     pub async fn verify(&self, env: &Envelope, now: SystemTime) -> Result<(), String> {
-        let algorithm: &'static dyn signature::VerificationAlgorithm =
-            match env.signature_version.as_deref() {
-                Some("1") => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
-                Some("2") => &signature::RSA_PKCS1_2048_8192_SHA256,
-                Some(_) => return Err("unsupported SignatureVersion".to_owned()),
-                None => return Err("SignatureVersion is missing".to_owned()),
-            };
+        check_signature_version(env)?;
+        let algorithm = &signature::RSA_PKCS1_2048_8192_SHA256;
         let cert_url = check_sns_url(
             env.signing_cert_url
                 .as_deref()

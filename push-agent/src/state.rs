@@ -36,7 +36,10 @@ pub struct State {
     pub endpoint: String,
     /// Address the SNS listener binds by default.
     pub listen: Option<String>,
-    /// The SNS topic whose subscription we confirmed; other topics are refused.
+    /// The push topic the server named in its enrollment answer: deliveries (and
+    /// subscription confirmations) from any other topic are refused. Missing in state
+    /// files written before the agent recorded it: then every delivery is refused
+    /// until the device is enrolled again.
     #[serde(default)]
     pub topic_arn: Option<String>,
 }

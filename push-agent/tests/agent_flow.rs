@@ -333,58 +333,262 @@ async fn with_sns_signatures_on_only_sns_signed_deliveries_count() {
     s.running.shutdown().await;
 }
 
+fn envelope(value: Value) -> sns::Envelope {
+    serde_json::from_value(value).unwrap()
+}
+
 #[tokio::test]
-async fn confirms_subscriptions_and_pins_the_topic() {
+async fn enrollment_saves_the_topic_named_by_the_server() {
     let s = setup(SnsSignatures::InsecureSkip).await;
-    let topic = "arn:aws:sns:us-east-1:123456789012:latchkey-push";
-    let confirmation = |subscribe_url: String, topic: &str| -> sns::Envelope {
-        serde_json::from_value(json!({
-            "Type": "SubscriptionConfirmation", "MessageId": "m1", "Token": "t",
-            "TopicArn": topic, "Message": "confirm", "SubscribeURL": subscribe_url,
-            "Timestamp": "2026-11-28T10:00:00.000Z"
-        }))
-        .unwrap()
-    };
+    assert_eq!(
+        state::load(&s.state_path).unwrap().topic_arn.as_deref(),
+        Some(TOPIC_ARN)
+    );
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn confirms_subscriptions_of_the_enrolled_topic_only() {
+    let s = setup(SnsSignatures::InsecureSkip).await;
+    let agent = &s.running.agent;
+    let url = format!("{}/confirm", s.fake.api());
+
+    // Another topic first: nothing was pinned before, and it is still refused.
+    let outcome = agent
+        .process(envelope(sns_confirmation(OTHER_TOPIC_ARN, &url)))
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::Dropped(reason) if reason.contains("topic")),
+        "{outcome:?}"
+    );
+    assert_eq!(s.fake.state.lock().unwrap().confirmations, 0, "not fetched");
 
     // Without SNS signatures, a SubscribeURL may only point at SNS or loopback.
-    let outcome = s
-        .running
-        .agent
-        .process(confirmation("http://192.0.2.1/confirm".to_owned(), topic))
+    let outcome = agent
+        .process(envelope(sns_confirmation(
+            TOPIC_ARN,
+            "http://192.0.2.1/confirm",
+        )))
         .await;
     assert!(matches!(outcome, Outcome::Dropped(_)));
 
-    let url = format!("{}/confirm", s.fake.api());
     assert_eq!(
-        s.running
-            .agent
-            .process(confirmation(url.clone(), topic))
+        agent
+            .process(envelope(sns_confirmation(TOPIC_ARN, &url)))
             .await,
-        Outcome::SubscriptionConfirmed(topic.to_owned())
+        Outcome::SubscriptionConfirmed(TOPIC_ARN.to_owned())
     );
     assert_eq!(s.fake.state.lock().unwrap().confirmations, 1);
+    // The topic came from the enrollment answer; confirming does not change it.
     assert_eq!(
         state::load(&s.state_path).unwrap().topic_arn.as_deref(),
-        Some(topic)
+        Some(TOPIC_ARN)
+    );
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn drops_pushes_from_another_topic() {
+    let s = setup(SnsSignatures::InsecureSkip).await;
+    let (_, mut foreign) = s.push("push_k", "123456");
+    foreign["TopicArn"] = OTHER_TOPIC_ARN.into();
+    let outcome = s.running.agent.process(envelope(foreign.clone())).await;
+    assert!(
+        matches!(&outcome, Outcome::Dropped(reason) if reason.contains("topic")),
+        "{outcome:?}"
+    );
+    // Over HTTP the refusal is answered like any other drop: 200, and nothing queued.
+    assert_eq!(s.deliver(&foreign).await, 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(s.client.pending().await.unwrap().is_empty());
+
+    let (_, right) = s.push("push_l", "123456");
+    assert_eq!(s.deliver(&right).await, 200);
+    assert_eq!(s.wait_pending(1).await[0].push_id, "push_l");
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn drops_sns_signed_pushes_from_another_topic() {
+    let s = setup(SnsSignatures::VerifyWith(Arc::new(FixtureCert))).await;
+    let (_, mut foreign) = s.push("push_m", "123456");
+    foreign["TopicArn"] = OTHER_TOPIC_ARN.into();
+    sns_sign(&mut foreign);
+    let outcome = s.running.agent.process(envelope(foreign)).await;
+    assert!(
+        matches!(&outcome, Outcome::Dropped(reason) if reason.contains("topic")),
+        "{outcome:?}"
     );
 
-    // Another topic is refused from now on, for confirmations and pushes alike.
-    let other = "arn:aws:sns:us-east-1:999999999999:attacker";
-    assert!(matches!(
-        s.running.agent.process(confirmation(url, other)).await,
-        Outcome::Dropped(_)
-    ));
-    let (_, mut envelope) = s.push("push_i", "123456");
-    envelope["TopicArn"] = other.into();
-    assert!(matches!(
-        s.running
-            .agent
-            .process(serde_json::from_value(envelope).unwrap())
-            .await,
-        Outcome::Dropped(_)
-    ));
-    assert_eq!(s.fake.state.lock().unwrap().confirmations, 1);
+    let (_, mut right) = s.push("push_n", "123456");
+    sns_sign(&mut right);
+    assert_eq!(
+        s.running.agent.process(envelope(right)).await,
+        Outcome::Queued("push_n".to_owned())
+    );
     s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn refuses_signature_version_1_even_without_signature_checks() {
+    let s = setup(SnsSignatures::InsecureSkip).await;
+    for (push_id, version) in [
+        ("push_o", Some("1")),
+        ("push_p", None),
+        ("push_q", Some("3")),
+    ] {
+        let (_, mut env) = s.push(push_id, "123456");
+        match version {
+            Some(v) => env["SignatureVersion"] = v.into(),
+            None => {
+                env.as_object_mut().unwrap().remove("SignatureVersion");
+            }
+        }
+        let outcome = s.running.agent.process(envelope(env)).await;
+        assert!(
+            matches!(&outcome, Outcome::Dropped(reason) if reason.contains("SignatureVersion")),
+            "{version:?}: {outcome:?}"
+        );
+    }
+    let mut confirmation = sns_confirmation(TOPIC_ARN, &format!("{}/confirm", s.fake.api()));
+    confirmation["SignatureVersion"] = "1".into();
+    assert!(matches!(
+        s.running.agent.process(envelope(confirmation)).await,
+        Outcome::Dropped(_)
+    ));
+    assert_eq!(s.fake.state.lock().unwrap().confirmations, 0);
+    assert!(s.client.pending().await.unwrap().is_empty());
+
+    let (_, v2) = s.push("push_r", "123456");
+    assert_eq!(
+        s.running.agent.process(envelope(v2)).await,
+        Outcome::Queued("push_r".to_owned())
+    );
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn refuses_a_validly_signed_signature_version_1_push() {
+    // fixtures/sns-login-push-v1.json: a good push for DEVICE_ID, valid 10:00 to 10:02,
+    // SHA1withRSA-signed by openssl with the test SNS key.
+    const LOGIN_PUSH_V1: &str = include_str!("fixtures/sns-login-push-v1.json");
+    let at = time::OffsetDateTime::parse(
+        "2026-11-28T10:00:30Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let s = setup_with_clock(
+        SnsSignatures::VerifyWith(Arc::new(FixtureCert)),
+        Arc::new(ManualClock::new(at)),
+    )
+    .await;
+    let v1: Value = serde_json::from_str(LOGIN_PUSH_V1).unwrap();
+    let outcome = s.running.agent.process(envelope(v1.clone())).await;
+    assert!(
+        matches!(&outcome, Outcome::Dropped(reason) if reason.contains("SignatureVersion 1")),
+        "{outcome:?}"
+    );
+
+    // The same delivery signed with SHA256withRSA is accepted.
+    let mut v2 = v1;
+    sns_sign(&mut v2);
+    assert_eq!(
+        s.running.agent.process(envelope(v2)).await,
+        Outcome::Queued("push_v1".to_owned())
+    );
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_state_file_without_a_topic_refuses_every_delivery() {
+    let s = setup(SnsSignatures::InsecureSkip).await;
+    let (_, push) = s.push("push_s", "123456");
+    let url = format!("{}/confirm", s.fake.api());
+    s.running.shutdown().await;
+
+    // A state file written by an agent that did not record the topic.
+    let mut old: Value =
+        serde_json::from_str(&std::fs::read_to_string(&s.state_path).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("topic_arn");
+    state::write_private(&s.state_path, old.to_string().as_bytes()).unwrap();
+    let loaded = state::load(&s.state_path).unwrap();
+    assert_eq!(loaded.device_id.as_deref(), Some(DEVICE_ID));
+    let agent = push_agent::agent::Agent::new(
+        &s.state_path,
+        loaded,
+        SnsSignatures::InsecureSkip,
+        clock::system(),
+    )
+    .unwrap();
+
+    for env in [push, sns_confirmation(TOPIC_ARN, &url)] {
+        let outcome = agent.process(envelope(env)).await;
+        assert!(
+            matches!(&outcome, Outcome::Dropped(reason) if reason.contains("enroll this device again")),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(s.fake.state.lock().unwrap().confirmations, 0);
+    assert!(agent.pending().is_empty());
+}
+
+#[tokio::test]
+async fn an_enrollment_answer_without_a_topic_fails_and_keeps_the_device() {
+    let tmp = TempDir::new();
+    let fake = FakeServer::start().await;
+    fake.state.lock().unwrap().omit_topic_arn = true;
+    let path = tmp.path().join("state.json");
+    match enroll::enroll(options(&fake, &path, SnsSignatures::InsecureSkip)).await {
+        Err(e) => assert!(e.to_string().contains("topic_arn"), "{e}"),
+        Ok(_) => panic!("expected an error for an answer without topic_arn"),
+    }
+    // The server knows the key now: the state stays, and names no topic.
+    let saved = state::load(&path).unwrap();
+    assert_eq!(saved.device_id.as_deref(), Some(DEVICE_ID));
+    assert_eq!(saved.topic_arn, None);
+}
+
+#[tokio::test]
+async fn confirmations_during_enrollment_wait_for_the_topic() {
+    let tmp = TempDir::new();
+    let fake = FakeServer::start().await;
+    let port = std::net::TcpListener::bind(LOOPBACK_ANY)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/sns");
+    let confirm = |which: &str| format!("{}/confirm?{which}", fake.api());
+    fake.state.lock().unwrap().deliver_before_enroll_answer = vec![
+        (
+            endpoint.clone(),
+            sns_confirmation(OTHER_TOPIC_ARN, &confirm("other")),
+        ),
+        (
+            endpoint.clone(),
+            sns_confirmation(TOPIC_ARN, &confirm("ours")),
+        ),
+    ];
+    let enrolled = enroll::enroll(EnrollOptions {
+        listen: format!("127.0.0.1:{port}"),
+        public_url: endpoint,
+        ..options(
+            &fake,
+            &tmp.path().join("state.json"),
+            SnsSignatures::InsecureSkip,
+        )
+    })
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if fake.state.lock().unwrap().confirmations > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fake.state.lock().unwrap().confirmed, ["ours"]);
+    enrolled.running.shutdown().await;
 }
 
 #[tokio::test]

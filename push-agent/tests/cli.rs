@@ -190,3 +190,64 @@ async fn clients_refuse_a_non_loopback_control_address() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_says_why_a_state_file_without_a_topic_refuses_everything() {
+    let tmp = TempDir::new();
+    let fake = FakeServer::start().await;
+    let state_path = tmp.path().join("state.json");
+    let state = path(&state_path);
+    let out = agent(vec![
+        s("enroll"),
+        registration_uri(&fake.api()),
+        s("--listen"),
+        s("127.0.0.1:0"),
+        s("--public-url"),
+        s("http://127.0.0.1:9/"),
+        s("--state"),
+        state.clone(),
+        s("--exit-after-enroll"),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // What an older agent wrote: no topic_arn.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert_eq!(old["topic_arn"], TOPIC_ARN);
+    old.as_object_mut().unwrap().remove("topic_arn");
+    push_agent::state::write_private(&state_path, old.to_string().as_bytes()).unwrap();
+
+    let mut run = Command::new(BIN)
+        .args([
+            "run",
+            "--state",
+            &state,
+            "--listen",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+            "--insecure-skip-sns-signature",
+            "--no-prompt",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let control_file = tmp.path().join("state.json.control");
+    for _ in 0..200 {
+        if control_file.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let _ = run.kill();
+    let out = run.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("every SNS delivery will be refused")
+            && stderr.contains("enroll this device again"),
+        "{stderr}"
+    );
+}

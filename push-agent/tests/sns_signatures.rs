@@ -13,6 +13,7 @@ use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 const CERT: &[u8] = include_bytes!("fixtures/sns-test-cert.pem");
 const KEY_PEM: &str = include_str!("fixtures/sns-test-key.pem");
 const NOTIFICATION_V1: &str = include_str!("fixtures/sns-notification-v1.json");
+const NOTIFICATION_V2: &str = include_str!("fixtures/sns-notification-v2.json");
 const CONFIRMATION_V2: &str = include_str!("fixtures/sns-subscription-confirmation-v2.json");
 
 /// Serves the test certificate for any (already vetted) URL, counting fetches.
@@ -52,12 +53,23 @@ fn test_rsa_key() -> RsaKeyPair {
 }
 
 #[tokio::test]
-async fn accepts_a_v1_notification_signed_by_openssl() {
+async fn accepts_a_v2_notification_signed_by_openssl() {
     let (v, source) = verifier();
-    v.verify(&envelope(NOTIFICATION_V1), now()).await.unwrap();
+    v.verify(&envelope(NOTIFICATION_V2), now()).await.unwrap();
     // A second message with the same certificate URL comes from the cache.
-    v.verify(&envelope(NOTIFICATION_V1), now()).await.unwrap();
+    v.verify(&envelope(NOTIFICATION_V2), now()).await.unwrap();
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn refuses_a_v1_notification_though_its_sha1_signature_is_valid() {
+    let (v, source) = verifier();
+    let err = v
+        .verify(&envelope(NOTIFICATION_V1), now())
+        .await
+        .unwrap_err();
+    assert!(err.contains("SignatureVersion 1"), "{err}");
+    assert_eq!(source.fetches.load(Ordering::SeqCst), 0, "refused up front");
 }
 
 #[tokio::test]
@@ -70,15 +82,15 @@ async fn accepts_a_v2_subscription_confirmation_signed_by_openssl() {
 async fn rejects_tampered_messages() {
     let (v, _) = verifier();
 
-    let mut env = envelope(NOTIFICATION_V1);
+    let mut env = envelope(NOTIFICATION_V2);
     env.message = env.message.replace("c2ln", "c2lo");
     assert!(v.verify(&env, now()).await.is_err(), "Message changed");
 
-    let mut env = envelope(NOTIFICATION_V1);
+    let mut env = envelope(NOTIFICATION_V2);
     env.subject = None;
     assert!(v.verify(&env, now()).await.is_err(), "Subject removed");
 
-    let mut env = envelope(NOTIFICATION_V1);
+    let mut env = envelope(NOTIFICATION_V2);
     env.topic_arn.push('x');
     assert!(v.verify(&env, now()).await.is_err(), "TopicArn changed");
 
@@ -89,7 +101,7 @@ async fn rejects_tampered_messages() {
         "v1 signature checked as v2"
     );
 
-    let mut env = envelope(NOTIFICATION_V1);
+    let mut env = envelope(NOTIFICATION_V2);
     env.signature_version = Some("3".to_owned());
     assert!(v.verify(&env, now()).await.is_err(), "unknown version");
 
@@ -115,7 +127,7 @@ async fn rejects_certificate_urls_off_sns_hosts_without_fetching() {
         "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem",
         "https://s3.amazonaws.com/sns.us-east-1.amazonaws.com/cert.pem",
     ] {
-        let mut env = envelope(NOTIFICATION_V1);
+        let mut env = envelope(NOTIFICATION_V2);
         env.signing_cert_url = Some(url.to_owned());
         let err = v.verify(&env, now()).await.unwrap_err();
         assert!(err.contains("SigningCertURL"), "{url}: {err}");
@@ -126,7 +138,7 @@ async fn rejects_certificate_urls_off_sns_hosts_without_fetching() {
 #[tokio::test]
 async fn accepts_a_v2_notification_signed_with_ring_and_the_china_partition() {
     let (v, _) = verifier();
-    let mut env = envelope(NOTIFICATION_V1);
+    let mut env = envelope(NOTIFICATION_V2);
     env.subject = None;
     env.message = "{\"payload\":\"x\",\"signature\":\"y\"}".to_owned();
     env.signing_cert_url =
@@ -155,7 +167,7 @@ async fn rejects_a_certificate_outside_its_validity() {
     let (v, _) = verifier();
     let far_future = now() + Duration::from_secs(200 * 365 * 24 * 3600);
     let err = v
-        .verify(&envelope(NOTIFICATION_V1), far_future)
+        .verify(&envelope(NOTIFICATION_V2), far_future)
         .await
         .unwrap_err();
     assert!(err.contains("not valid"), "{err}");
@@ -172,5 +184,5 @@ async fn rejects_garbage_certificates() {
         }
     }
     let v = Verifier::new(Arc::new(Garbage));
-    assert!(v.verify(&envelope(NOTIFICATION_V1), now()).await.is_err());
+    assert!(v.verify(&envelope(NOTIFICATION_V2), now()).await.is_err());
 }

@@ -8,7 +8,6 @@ use crate::keys::Keys;
 use crate::notify::{sns::SnsNotifier, NoNotifier, Notifier};
 use crate::password::PasswordHasher;
 use crate::random::{Random, SystemRandom};
-use crate::routes::Route;
 use crate::store::{dynamo::DynamoStore, Store};
 pub use aws_types::SdkConfig;
 use std::sync::Arc;
@@ -21,7 +20,8 @@ pub struct App {
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
-    pub keys: Keys,
+    /// `None` in a function whose route derives no key: it never reads the master secret.
+    keys: Option<Keys>,
     pub passwords: PasswordHasher,
     /// The WebAuthn relying party (id, origin, name), checked once at start.
     pub webauthn: Webauthn,
@@ -36,6 +36,17 @@ impl App {
         rng: Arc<dyn Random>,
     ) -> Result<App> {
         let keys = Keys::derive(&config.load_master_secret()?)?;
+        App::assemble(config, store, notifier, clock, rng, Some(keys))
+    }
+
+    fn assemble(
+        config: Config,
+        store: Arc<dyn Store>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        keys: Option<Keys>,
+    ) -> Result<App> {
         let passwords = PasswordHasher::new(config.argon2, rng.as_ref())?;
         let webauthn = relying_party(&config)?;
         Ok(App {
@@ -50,28 +61,41 @@ impl App {
         })
     }
 
+    /// The derived keys; an error in a function whose route the table says derives none.
+    pub fn keys(&self) -> Result<&Keys> {
+        self.keys
+            .as_ref()
+            .ok_or_else(|| Error::internal("this function derives no keys (route table)"))
+    }
+
     /// The production wiring: DynamoDB, SNS, the system clock and the OS's randomness.
     /// Its one network call is GetSecretValue, once, when the master secret lives in
     /// Secrets Manager (`LATCHKEY_MASTER_SECRET_ARN`); everything else resolves on first use.
     pub async fn from_config(config: Config) -> Result<App> {
-        App::with_clients(config, true).await
+        App::with_clients(config, true, true).await
     }
 
-    /// The wiring of one route's Lambda function. The SNS client is built only when the
-    /// route table grants the function SNS actions (its IAM policy comes from the same
-    /// entry): constructing an SDK client parses the SDK's partition table and costs a
-    /// function that never publishes a measurable part of its cold start.
-    pub async fn for_route(config: Config, route: &Route) -> Result<App> {
-        App::with_clients(config, !route.sns.is_empty()).await
+    /// The wiring of one route's Lambda function, given what its route table entry says
+    /// it does. The SNS client is built only when the function may call SNS (constructing
+    /// an SDK client parses the SDK's partition table, a measurable part of a cold start),
+    /// and the master secret is read and keys derived only when the function uses a key:
+    /// the others are not even granted `secretsmanager:GetSecretValue`.
+    pub async fn for_route(config: Config, needs: &crate::routes::Route) -> Result<App> {
+        App::with_clients(config, !needs.sns.is_empty(), needs.keys).await
     }
 
-    async fn with_clients(mut config: Config, sns: bool) -> Result<App> {
+    async fn with_clients(mut config: Config, sns: bool, keys: bool) -> Result<App> {
         let sdk = aws_sdk_config(&config).await?;
-        if let MasterSecretSource::SecretsManager(id) = &config.master_secret {
-            let client = aws_sdk_secretsmanager::Client::new(&sdk);
-            config.master_secret =
-                MasterSecretSource::Inline(fetch_master_secret(&client, id).await?);
-        }
+        let keys = if keys {
+            if let MasterSecretSource::SecretsManager(id) = &config.master_secret {
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                config.master_secret =
+                    MasterSecretSource::Inline(fetch_master_secret(&client, id).await?);
+            }
+            Some(Keys::derive(&config.load_master_secret()?)?)
+        } else {
+            None
+        };
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
         let notifier: Arc<dyn Notifier> = if sns {
             Arc::new(SnsNotifier::new(
@@ -81,12 +105,13 @@ impl App {
         } else {
             Arc::new(NoNotifier)
         };
-        App::new(
+        App::assemble(
             config,
             Arc::new(store),
             notifier,
             Arc::new(SystemClock),
             Arc::new(SystemRandom::new()),
+            keys,
         )
     }
 

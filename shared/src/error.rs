@@ -23,6 +23,8 @@ pub enum Error {
     InvalidSignature,
     #[error("register a second factor first")]
     MfaSetupRequired,
+    #[error("confirm your password first: this change needs a recent password check")]
+    ReauthenticationRequired,
     #[error("this is not allowed")]
     Forbidden,
     #[error("there is no such thing")]
@@ -74,6 +76,7 @@ impl Error {
             Error::InvalidMfaToken => "invalid_mfa_token",
             Error::InvalidSignature => "invalid_signature",
             Error::MfaSetupRequired => "mfa_setup_required",
+            Error::ReauthenticationRequired => "reauthentication_required",
             Error::Forbidden => "forbidden",
             Error::NotFound => "not_found",
             Error::UsernameTaken => "username_taken",
@@ -97,7 +100,7 @@ impl Error {
             | Error::InvalidCode
             | Error::InvalidMfaToken
             | Error::InvalidSignature => 401,
-            Error::MfaSetupRequired | Error::Forbidden => 403,
+            Error::MfaSetupRequired | Error::ReauthenticationRequired | Error::Forbidden => 403,
             Error::NotFound => 404,
             Error::UsernameTaken
             | Error::MethodLimitReached
@@ -140,6 +143,11 @@ mod tests {
             (Error::InvalidMfaToken, 401, "invalid_mfa_token"),
             (Error::InvalidSignature, 401, "invalid_signature"),
             (Error::MfaSetupRequired, 403, "mfa_setup_required"),
+            (
+                Error::ReauthenticationRequired,
+                403,
+                "reauthentication_required",
+            ),
             (Error::Forbidden, 403, "forbidden"),
             (Error::NotFound, 404, "not_found"),
             (Error::UsernameTaken, 409, "username_taken"),

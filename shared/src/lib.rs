@@ -2,7 +2,8 @@
 //!
 //! Layers, outermost first:
 //! - [`routes`]: the one route table and the dispatcher every entry point (Lambda function,
-//!   dev server, tests) goes through; it authenticates and then calls an operation.
+//!   dev server, tests) goes through; it authenticates, enforces the policy table
+//!   ([`policy`]: scope and re-authentication), and then calls an operation.
 //! - [`http`]: request parsing and the single place where [`Error`] becomes an HTTP answer.
 //! - [`ops`]: one module per API area; each operation reads, applies domain rules, and writes
 //!   everything it changes in one conditional store call.
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod notify;
 pub mod ops;
 pub mod password;
+pub mod policy;
 pub mod random;
 pub mod records;
 pub mod routes;

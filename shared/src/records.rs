@@ -157,6 +157,9 @@ pub struct Session {
     pub scope: Scope,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Until when a right password, given through this session, vouches for it (sudo).
+    #[serde(default)]
+    pub reauthenticated_until: Option<i64>,
 }
 
 /// Where a user's sessions can be found: sessions live under their token's hash, so this
@@ -167,6 +170,10 @@ pub struct SessionIndex {
     pub username: String,
     pub token_hash: String,
     pub expires_at: i64,
+    /// The session's scope, so that a first device can end the account's other setup
+    /// sessions without reading each. Absent on items older than the field: unknown.
+    #[serde(default)]
+    pub scope: Option<Scope>,
 }
 
 /// A login between the password and the second factor.
@@ -295,7 +302,7 @@ pub struct Stored<T> {
     pub version: u64,
 }
 
-fn encode<T: Record>(value: &T, version: u64) -> Result<Item> {
+pub fn encode<T: Record>(value: &T, version: u64) -> Result<Item> {
     Ok(Item {
         key: value.key(),
         version,

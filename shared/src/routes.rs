@@ -1,12 +1,15 @@
 //! The route table: the single source of truth for the API's routes. The SAM template, the
 //! dev server, the `cargo lambda watch` router and the function binaries all follow it, and
 //! a test checks that they do. It also says which store and SNS actions each function
-//! performs, which is what its IAM policy grants.
+//! performs, which is what its IAM policy grants, and whether it derives keys (only those
+//! functions may read the master secret). Who may call each operation, and whether it
+//! needs a fresh password, is the policy table beside it ([`crate::policy`]).
 
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
-use crate::ops::{accounts, events, login, mfa, push, session, totp, webauthn};
+use crate::ops::{accounts, events, login, mfa, push, session, sudo, totp, webauthn};
+use crate::policy::Access;
 use crate::records::Scope;
 use lambda_http::Body;
 use serde::Deserialize;
@@ -24,6 +27,7 @@ pub enum Operation {
     Logout,
     Me,
     GetMfa,
+    Reauthenticate,
     RenameDevice,
     RemoveDevice,
     RegenerateRecoveryCodes,
@@ -38,16 +42,6 @@ pub enum Operation {
     PushRespond,
 }
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Public,
-    /// Any session, including a `setup` one.
-    Setup,
-    /// A `full` session only.
-    Full,
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub method: &'static str,
@@ -55,7 +49,9 @@ pub struct Route {
     /// The Lambda function and binary name (`functions/src/bin/<function>.rs`).
     pub function: &'static str,
     pub operation: Operation,
-    pub access: Access,
+    /// Whether the function derives keys from the master secret (recovery-code MACs, TOTP
+    /// seed sealing, push signing). Only these read the secret and may fetch it.
+    pub keys: bool,
     /// DynamoDB actions the function performs on the table.
     pub dynamodb: &'static [&'static str],
     /// SNS actions the function performs on the push topic.
@@ -65,15 +61,19 @@ pub struct Route {
 const GET: &[&str] = &["GetItem"];
 const GET_PUT: &[&str] = &["GetItem", "PutItem"];
 const GET_PUT_DELETE: &[&str] = &["GetItem", "PutItem", "DeleteItem"];
+/// A password judged under the profile's version ([`crate::ops::decide_unless_locked`]).
+const GET_PUT_CHECK: &[&str] = &["GetItem", "PutItem", "ConditionCheckItem"];
+/// A first device confirmed: the account's other setup sessions found and revoked.
+const CONFIRM: &[&str] = &["GetItem", "PutItem", "DeleteItem", "Query"];
 
 macro_rules! route {
-    ($method:literal $path:literal => $function:literal, $op:ident, $access:ident, $dynamo:expr, $sns:expr) => {
+    ($method:literal $path:literal => $function:literal, $op:ident, keys: $keys:expr, $dynamo:expr, $sns:expr) => {
         Route {
             method: $method,
             path: $path,
             function: $function,
             operation: Operation::$op,
-            access: Access::$access,
+            keys: $keys,
             dynamodb: $dynamo,
             sns: $sns,
         }
@@ -81,29 +81,30 @@ macro_rules! route {
 }
 
 pub const ROUTES: &[Route] = &[
-    route!("POST" "/v1/accounts" => "create-account", CreateAccount, Public, &["PutItem"], &[]),
-    route!("POST" "/v1/login" => "login", Login, Public, GET_PUT, &[]),
-    route!("POST" "/v1/login/totp" => "login-totp", LoginTotp, Public, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/login/recovery-code" => "login-recovery-code", LoginRecoveryCode, Public, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/login/webauthn/start" => "login-webauthn-start", LoginWebauthnStart, Public, GET_PUT, &[]),
-    route!("POST" "/v1/login/webauthn/finish" => "login-webauthn-finish", LoginWebauthnFinish, Public, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/login/push" => "login-push", LoginPush, Public, GET_PUT, &["Publish"]),
-    route!("POST" "/v1/login/push/status" => "login-push-status", LoginPushStatus, Public, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/logout" => "logout", Logout, Setup, &["GetItem", "DeleteItem"], &[]),
-    route!("GET" "/v1/me" => "me", Me, Setup, GET, &[]),
-    route!("GET" "/v1/mfa" => "get-mfa", GetMfa, Setup, GET, &[]),
-    route!("PATCH" "/v1/mfa/devices/{id}" => "rename-device", RenameDevice, Full, GET_PUT, &[]),
-    route!("DELETE" "/v1/mfa/devices/{id}" => "remove-device", RemoveDevice, Full, GET_PUT, &["Unsubscribe"]),
-    route!("POST" "/v1/mfa/recovery-codes" => "regenerate-recovery-codes", RegenerateRecoveryCodes, Full, GET_PUT, &[]),
-    route!("PUT" "/v1/mfa/settings" => "update-mfa-settings", UpdateMfaSettings, Full, GET_PUT, &[]),
-    route!("GET" "/v1/mfa/events" => "list-events", ListEvents, Full, &["GetItem", "Query"], &[]),
-    route!("POST" "/v1/mfa/totp" => "start-totp-registration", StartTotpRegistration, Setup, GET_PUT, &[]),
-    route!("POST" "/v1/mfa/totp/confirm" => "confirm-totp-registration", ConfirmTotpRegistration, Setup, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/mfa/webauthn" => "start-webauthn-registration", StartWebauthnRegistration, Setup, GET_PUT, &[]),
-    route!("POST" "/v1/mfa/webauthn/confirm" => "confirm-webauthn-registration", ConfirmWebauthnRegistration, Setup, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/mfa/push" => "start-push-registration", StartPushRegistration, Setup, GET_PUT, &[]),
-    route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, Public, GET_PUT_DELETE, &["Subscribe", "Unsubscribe"]),
-    route!("POST" "/v1/push/respond" => "push-respond", PushRespond, Public, GET_PUT, &[]),
+    route!("POST" "/v1/accounts" => "create-account", CreateAccount, keys: false, &["PutItem"], &[]),
+    route!("POST" "/v1/login" => "login", Login, keys: false, GET_PUT_CHECK, &[]),
+    route!("POST" "/v1/login/totp" => "login-totp", LoginTotp, keys: true, GET_PUT_DELETE, &[]),
+    route!("POST" "/v1/login/recovery-code" => "login-recovery-code", LoginRecoveryCode, keys: true, GET_PUT_DELETE, &[]),
+    route!("POST" "/v1/login/webauthn/start" => "login-webauthn-start", LoginWebauthnStart, keys: false, GET_PUT, &[]),
+    route!("POST" "/v1/login/webauthn/finish" => "login-webauthn-finish", LoginWebauthnFinish, keys: false, GET_PUT_DELETE, &[]),
+    route!("POST" "/v1/login/push" => "login-push", LoginPush, keys: true, GET_PUT, &["Publish"]),
+    route!("POST" "/v1/login/push/status" => "login-push-status", LoginPushStatus, keys: false, GET_PUT_DELETE, &[]),
+    route!("POST" "/v1/logout" => "logout", Logout, keys: false, &["GetItem", "DeleteItem"], &[]),
+    route!("GET" "/v1/me" => "me", Me, keys: false, GET, &[]),
+    route!("GET" "/v1/mfa" => "get-mfa", GetMfa, keys: false, GET, &[]),
+    route!("POST" "/v1/session/reauthenticate" => "reauthenticate", Reauthenticate, keys: false, GET_PUT_CHECK, &[]),
+    route!("PATCH" "/v1/mfa/devices/{id}" => "rename-device", RenameDevice, keys: false, GET_PUT, &[]),
+    route!("DELETE" "/v1/mfa/devices/{id}" => "remove-device", RemoveDevice, keys: false, GET_PUT_CHECK, &["Unsubscribe"]),
+    route!("POST" "/v1/mfa/recovery-codes" => "regenerate-recovery-codes", RegenerateRecoveryCodes, keys: true, GET_PUT_CHECK, &[]),
+    route!("PUT" "/v1/mfa/settings" => "update-mfa-settings", UpdateMfaSettings, keys: false, GET_PUT_CHECK, &[]),
+    route!("GET" "/v1/mfa/events" => "list-events", ListEvents, keys: false, &["GetItem", "Query"], &[]),
+    route!("POST" "/v1/mfa/totp" => "start-totp-registration", StartTotpRegistration, keys: true, GET_PUT_CHECK, &[]),
+    route!("POST" "/v1/mfa/totp/confirm" => "confirm-totp-registration", ConfirmTotpRegistration, keys: true, CONFIRM, &[]),
+    route!("POST" "/v1/mfa/webauthn" => "start-webauthn-registration", StartWebauthnRegistration, keys: false, GET_PUT_CHECK, &[]),
+    route!("POST" "/v1/mfa/webauthn/confirm" => "confirm-webauthn-registration", ConfirmWebauthnRegistration, keys: true, CONFIRM, &[]),
+    route!("POST" "/v1/mfa/push" => "start-push-registration", StartPushRegistration, keys: true, GET_PUT_CHECK, &[]),
+    route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, keys: true, CONFIRM, &["Subscribe", "Unsubscribe"]),
+    route!("POST" "/v1/push/respond" => "push-respond", PushRespond, keys: false, GET_PUT, &[]),
 ];
 
 impl Operation {
@@ -115,9 +116,9 @@ impl Operation {
     }
 }
 
-/// Serves one request for `operation`: authenticates as the route requires, runs the
-/// operation, and turns any error into the contract's JSON answer. Every entry point
-/// (Lambda function, dev server, tests) comes through here.
+/// Serves one request for `operation`: authenticates and re-authenticates as the policy
+/// table requires, runs the operation, and turns any error into the contract's JSON answer.
+/// Every entry point (Lambda function, dev server, tests) comes through here.
 pub async fn handle(app: &App, operation: Operation, request: Request) -> Response<Body> {
     let started = std::time::Instant::now();
     let route = operation.route();
@@ -159,79 +160,6 @@ fn no_body(request: &Request) -> Result<()> {
     }
 }
 
-fn device_id(request: &Request) -> Result<String> {
-    http::path_parameter(request, "id").ok_or(Error::NotFound)
-}
-
-async fn dispatch(app: &App, route: &Route, request: &Request) -> Result<Response<Body>> {
-    let caller = match route.access {
-        Access::Public => None,
-        Access::Setup => Some(session::authenticate(app, request, Scope::Setup).await?),
-        Access::Full => Some(session::authenticate(app, request, Scope::Full).await?),
-    };
-    let caller = || {
-        caller
-            .as_ref()
-            .ok_or_else(|| Error::internal("an authenticated route has no caller"))
-    };
-    use Operation as Op;
-    match route.operation {
-        Op::CreateAccount => accounts::create(app, http::json_body(request)?).await,
-        Op::Login => login::password(app, http::json_body(request)?).await,
-        Op::LoginTotp => login::totp(app, http::json_body(request)?).await,
-        Op::LoginRecoveryCode => login::recovery_code(app, http::json_body(request)?).await,
-        Op::Logout => {
-            no_body(request)?;
-            session::logout(app, caller()?).await
-        }
-        Op::Me => session::me(app, caller()?).await,
-        Op::GetMfa => mfa::get(app, caller()?).await,
-        Op::RenameDevice => {
-            let body = http::json_body(request)?;
-            mfa::rename(app, caller()?, &device_id(request)?, body).await
-        }
-        Op::RemoveDevice => {
-            let body = http::json_body(request)?;
-            mfa::remove(app, caller()?, &device_id(request)?, body).await
-        }
-        Op::RegenerateRecoveryCodes => {
-            no_body(request)?;
-            mfa::regenerate_recovery_codes(app, caller()?).await
-        }
-        Op::UpdateMfaSettings => {
-            mfa::update_settings(app, caller()?, http::json_body(request)?).await
-        }
-        Op::ListEvents => events::list(app, &caller()?.username).await,
-        Op::StartTotpRegistration => {
-            let body = optional_json(request)?;
-            totp::start(app, caller()?, body).await
-        }
-        Op::ConfirmTotpRegistration => {
-            totp::confirm(app, caller()?, http::json_body(request)?).await
-        }
-        Op::StartPushRegistration => {
-            let body = optional_json(request)?;
-            push::start(app, caller()?, body).await
-        }
-        Op::PushEnroll => push::enroll(app, http::json_body(request)?).await,
-        Op::LoginPush => {
-            let body = http::json_body(request)?;
-            push::login_push(app, body, http::client_info(request)).await
-        }
-        Op::LoginPushStatus => push::status(app, http::json_body(request)?).await,
-        Op::PushRespond => push::respond(app, http::json_body(request)?).await,
-        Op::LoginWebauthnStart => webauthn::start_login(app, http::json_body(request)?).await,
-        Op::LoginWebauthnFinish => webauthn::finish_login(app, http::json_body(request)?).await,
-        Op::StartWebauthnRegistration => {
-            let body = optional_json(request)?;
-            webauthn::start_registration(app, caller()?, body).await
-        }
-        Op::ConfirmWebauthnRegistration => {
-            webauthn::confirm_registration(app, caller()?, http::json_body(request)?).await
-        }
-    }
-}
-
 /// A body whose every field is optional may also be absent.
 fn optional_json<T: serde::de::DeserializeOwned + Default>(request: &Request) -> Result<T> {
     let bytes: &[u8] = request.body().as_ref();
@@ -239,6 +167,158 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(request: &Request) ->
         Ok(T::default())
     } else {
         http::json_body(request)
+    }
+}
+
+fn device_id(request: &Request) -> Result<String> {
+    http::path_parameter(request, "id")
+        .filter(|id| crate::domain::validate::plausible_id(id))
+        .ok_or(Error::NotFound)
+}
+
+/// One request, parsed and validated whole before anything is judged or written: a bad
+/// body is `400` and changes nothing, not even a password failure count.
+enum Input {
+    CreateAccount(accounts::Credentials),
+    Login(accounts::Credentials),
+    LoginTotp(login::CodeRequest),
+    LoginRecoveryCode(login::CodeRequest),
+    LoginWebauthnStart(webauthn::StartLoginRequest),
+    LoginWebauthnFinish(webauthn::FinishLoginRequest),
+    LoginPush(push::LoginPushRequest, http::ClientInfo),
+    LoginPushStatus(push::StatusRequest),
+    Logout,
+    Me,
+    GetMfa,
+    Reauthenticate(sudo::PasswordRequest),
+    RenameDevice(String, mfa::RenameRequest),
+    RemoveDevice(String, sudo::PasswordRequest),
+    RegenerateRecoveryCodes(sudo::OptionalPassword),
+    UpdateMfaSettings(mfa::SettingsRequest),
+    ListEvents,
+    StartTotpRegistration(totp::StartRequest),
+    ConfirmTotpRegistration(totp::ConfirmRequest),
+    StartWebauthnRegistration(webauthn::StartRegistrationRequest),
+    ConfirmWebauthnRegistration(webauthn::ConfirmRegistrationRequest),
+    StartPushRegistration(push::StartRequest),
+    PushEnroll(push::EnrollRequest),
+    PushRespond(push::RespondRequest),
+}
+
+impl Input {
+    fn parse(operation: Operation, request: &Request) -> Result<Input> {
+        use Operation as Op;
+        Ok(match operation {
+            Op::CreateAccount => Input::CreateAccount(http::json_body(request)?),
+            Op::Login => Input::Login(http::json_body(request)?),
+            Op::LoginTotp => Input::LoginTotp(http::json_body(request)?),
+            Op::LoginRecoveryCode => Input::LoginRecoveryCode(http::json_body(request)?),
+            Op::LoginWebauthnStart => Input::LoginWebauthnStart(http::json_body(request)?),
+            Op::LoginWebauthnFinish => Input::LoginWebauthnFinish(http::json_body(request)?),
+            Op::LoginPush => {
+                Input::LoginPush(http::json_body(request)?, http::client_info(request))
+            }
+            Op::LoginPushStatus => Input::LoginPushStatus(http::json_body(request)?),
+            Op::Logout => no_body(request).map(|()| Input::Logout)?,
+            Op::Me => Input::Me,
+            Op::GetMfa => Input::GetMfa,
+            Op::Reauthenticate => Input::Reauthenticate(http::json_body(request)?),
+            Op::RenameDevice => {
+                let parsed = http::json_body(request)?;
+                Input::RenameDevice(device_id(request)?, parsed)
+            }
+            Op::RemoveDevice => {
+                let parsed = http::json_body(request)?;
+                Input::RemoveDevice(device_id(request)?, parsed)
+            }
+            Op::RegenerateRecoveryCodes => Input::RegenerateRecoveryCodes(optional_json(request)?),
+            Op::UpdateMfaSettings => Input::UpdateMfaSettings(http::json_body(request)?),
+            Op::ListEvents => Input::ListEvents,
+            Op::StartTotpRegistration => Input::StartTotpRegistration(optional_json(request)?),
+            Op::ConfirmTotpRegistration => {
+                Input::ConfirmTotpRegistration(http::json_body(request)?)
+            }
+            Op::StartWebauthnRegistration => {
+                Input::StartWebauthnRegistration(optional_json(request)?)
+            }
+            Op::ConfirmWebauthnRegistration => {
+                Input::ConfirmWebauthnRegistration(http::json_body(request)?)
+            }
+            Op::StartPushRegistration => Input::StartPushRegistration(optional_json(request)?),
+            Op::PushEnroll => Input::PushEnroll(http::json_body(request)?),
+            Op::PushRespond => Input::PushRespond(http::json_body(request)?),
+        })
+    }
+
+    /// The password the request carries for the policy's re-authentication, if any.
+    fn password(&self) -> Option<&str> {
+        match self {
+            Input::Reauthenticate(r) | Input::RemoveDevice(_, r) => Some(&r.password),
+            Input::UpdateMfaSettings(r) => Some(&r.password),
+            Input::RegenerateRecoveryCodes(r) => r.password.as_deref(),
+            Input::StartTotpRegistration(r) => r.password.as_deref(),
+            Input::StartWebauthnRegistration(r) => r.password.as_deref(),
+            Input::StartPushRegistration(r) => r.password.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+async fn dispatch(app: &App, route: &Route, request: &Request) -> Result<Response<Body>> {
+    let policy = route.operation.policy();
+    let caller = match policy.access {
+        Access::Public => None,
+        Access::Setup => Some(session::authenticate(app, request, Scope::Setup).await?),
+        Access::Full => Some(session::authenticate(app, request, Scope::Full).await?),
+    };
+    let input = Input::parse(route.operation, request)?;
+    let caller = match caller {
+        Some(caller) => Some(
+            sudo::enforce(
+                app,
+                policy.reauthentication,
+                caller,
+                input.password(),
+                route.function,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let caller = || {
+        caller
+            .as_ref()
+            .ok_or_else(|| Error::internal("an authenticated route has no caller"))
+    };
+    match input {
+        Input::CreateAccount(body) => accounts::create(app, body).await,
+        Input::Login(body) => login::password(app, body).await,
+        Input::LoginTotp(body) => login::totp(app, body).await,
+        Input::LoginRecoveryCode(body) => login::recovery_code(app, body).await,
+        Input::LoginWebauthnStart(body) => webauthn::start_login(app, body).await,
+        Input::LoginWebauthnFinish(body) => webauthn::finish_login(app, body).await,
+        Input::LoginPush(body, client) => push::login_push(app, body, client).await,
+        Input::LoginPushStatus(body) => push::status(app, body).await,
+        Input::Logout => session::logout(app, caller()?).await,
+        Input::Me => session::me(app, caller()?).await,
+        Input::GetMfa => mfa::get(app, caller()?).await,
+        Input::Reauthenticate(_) => sudo::reauthenticated(caller()?),
+        Input::RenameDevice(id, body) => mfa::rename(app, caller()?, &id, body).await,
+        Input::RemoveDevice(id, _) => mfa::remove(app, caller()?, &id).await,
+        Input::RegenerateRecoveryCodes(_) => mfa::regenerate_recovery_codes(app, caller()?).await,
+        Input::UpdateMfaSettings(body) => mfa::update_settings(app, caller()?, body).await,
+        Input::ListEvents => events::list(app, &caller()?.username).await,
+        Input::StartTotpRegistration(body) => totp::start(app, caller()?, body).await,
+        Input::ConfirmTotpRegistration(body) => totp::confirm(app, caller()?, body).await,
+        Input::StartWebauthnRegistration(body) => {
+            webauthn::start_registration(app, caller()?, body).await
+        }
+        Input::ConfirmWebauthnRegistration(body) => {
+            webauthn::confirm_registration(app, caller()?, body).await
+        }
+        Input::StartPushRegistration(body) => push::start(app, caller()?, body).await,
+        Input::PushEnroll(body) => push::enroll(app, body).await,
+        Input::PushRespond(body) => push::respond(app, body).await,
     }
 }
 

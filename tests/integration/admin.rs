@@ -88,20 +88,20 @@ async fn the_master_secret_comes_from_secrets_manager() {
         .await
         .unwrap();
     assert_eq!(
-        fetched.keys.push_public_key().unwrap(),
-        inline.keys.push_public_key().unwrap()
+        fetched.keys().unwrap().push_public_key().unwrap(),
+        inline.keys().unwrap().push_public_key().unwrap()
     );
     assert_eq!(
-        fetched.keys.recovery_code_hash("abcde"),
-        inline.keys.recovery_code_hash("abcde")
+        fetched.keys().unwrap().recovery_code_hash("abcde"),
+        inline.keys().unwrap().recovery_code_hash("abcde")
     );
     // A different secret derives different keys (the comparison above means something).
     let other = App::from_config(config_with(&[("LATCHKEY_MASTER_SECRET", &"B".repeat(64))]))
         .await
         .unwrap();
     assert_ne!(
-        fetched.keys.push_public_key().unwrap(),
-        other.keys.push_public_key().unwrap()
+        fetched.keys().unwrap().push_public_key().unwrap(),
+        other.keys().unwrap().push_public_key().unwrap()
     );
 }
 
@@ -138,7 +138,7 @@ async fn admin_events(env: &TestEnv, username: &str) -> Vec<(String, Option<Stri
 /// Starts a push registration with `token` and returns (registration id, secret).
 async fn start_push(env: &TestEnv, token: &str) -> (String, String) {
     let start = env
-        .post_auth("/v1/mfa/push", token, json!({}))
+        .post_auth("/v1/mfa/push", token, json!({ "password": PASSWORD }))
         .await
         .expect(200);
     let reg = push_agent::uri::parse(start.body["registration_uri"].as_str().unwrap()).unwrap();

@@ -78,7 +78,7 @@ async fn every_authenticated_route_answers_a_setup_session_as_the_dev_server_doe
     let token = env.signup_and_login("fixture-user").await;
     for route in ROUTES
         .iter()
-        .filter(|r| r.access == latchkey::routes::Access::Full)
+        .filter(|r| r.operation.policy().access == latchkey::policy::Access::Full)
     {
         let path = concrete(route.path);
         let method = Method::from_bytes(route.method.as_bytes()).unwrap();

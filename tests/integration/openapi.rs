@@ -4,7 +4,7 @@
 //!
 //! Plain tests: they read files, no moto needed.
 
-use latchkey::routes::Access;
+use latchkey::policy::{Access, Reauthentication};
 use latchkey::{Error, Operation, ROUTES};
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +50,7 @@ fn every_error() -> Vec<Error> {
         Error::InvalidMfaToken,
         Error::InvalidSignature,
         Error::MfaSetupRequired,
+        Error::ReauthenticationRequired,
         Error::Forbidden,
         Error::NotFound,
         Error::UsernameTaken,
@@ -81,6 +82,7 @@ fn exhaustive(error: &Error) {
         | Error::InvalidMfaToken
         | Error::InvalidSignature
         | Error::MfaSetupRequired
+        | Error::ReauthenticationRequired
         | Error::Forbidden
         | Error::NotFound
         | Error::UsernameTaken
@@ -203,16 +205,29 @@ fn openapi_operations_list_the_errors_their_routes_can_produce() {
             .expect("every operation says its security")
             .iter()
             .any(|requirement| requirement.get("bearerAuth").is_some());
-        assert_eq!(bearer, route.access != Access::Public, "{what}: security");
+        let policy = route.operation.policy();
+        assert_eq!(bearer, policy.access != Access::Public, "{what}: security");
 
         // What every route, or every route of a kind, can answer.
         let has_body = route.method != "GET";
         let anonymous =
-            route.access == Access::Public && route.operation == Operation::CreateAccount;
+            policy.access == Access::Public && route.operation == Operation::CreateAccount;
+        // The two 403s: the scope check of full-only routes, and the re-authentication a
+        // route without a required password in its body asks for.
+        let mut forbidden = BTreeSet::new();
+        if policy.access == Access::Full {
+            forbidden.insert("mfa_setup_required".to_owned());
+        }
+        if matches!(
+            policy.reauthentication,
+            Reauthentication::Recent | Reauthentication::RecentOnceProtected
+        ) {
+            forbidden.insert("reauthentication_required".to_owned());
+        }
         let expected = [
             (400, has_body),
             (401, !anonymous),
-            (403, route.access == Access::Full),
+            (403, !forbidden.is_empty()),
             (413, has_body),
             (500, true),
             (503, true),
@@ -222,12 +237,13 @@ fn openapi_operations_list_the_errors_their_routes_can_produce() {
                 assert!(listed.contains(&status), "{what}: must list {status}");
             }
         }
-        // Nothing answers 403 but the scope check of full-only routes.
-        assert_eq!(
-            listed.contains(&403),
-            route.access == Access::Full,
-            "{what}: 403"
-        );
+        // Nothing else answers 403.
+        assert_eq!(listed.contains(&403), !forbidden.is_empty(), "{what}: 403");
+        // A route that checks a password answers a wrong one and the lock.
+        let checks_password = policy.reauthentication != Reauthentication::Never;
+        if checks_password {
+            assert!(listed.contains(&429), "{what}: must list 429 (the lock)");
+        }
 
         for (key, response) in responses {
             let status: u16 = key.as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -243,18 +259,20 @@ fn openapi_operations_list_the_errors_their_routes_can_produce() {
                     "{what}: `{code}` listed under {status}"
                 );
             }
-            if status == 401 && route.access != Access::Public {
+            if status == 401 && policy.access != Access::Public {
                 assert!(
                     codes.contains("unauthenticated"),
                     "{what}: 401 unauthenticated"
                 );
             }
-            if status == 403 {
-                assert_eq!(
-                    codes,
-                    BTreeSet::from(["mfa_setup_required".to_owned()]),
-                    "{what}: 403"
+            if status == 401 && checks_password {
+                assert!(
+                    codes.contains("invalid_credentials"),
+                    "{what}: 401 invalid_credentials (a wrong password)"
                 );
+            }
+            if status == 403 {
+                assert_eq!(codes, forbidden, "{what}: 403");
             }
             let headers = &resolve(&doc, response)["headers"];
             if status == 429 || status == 503 {

@@ -403,7 +403,7 @@ async fn enrolling_through_the_registration_uri_adds_the_device_and_upgrades_the
     assert_eq!(parsed.issuer, "Latchkey");
     assert_eq!(
         parsed.server_key.to_vec(),
-        env.app.keys.push_public_key().unwrap()
+        env.app.keys().unwrap().push_public_key().unwrap()
     );
     assert_eq!(
         URL_SAFE_NO_PAD
@@ -414,6 +414,14 @@ async fn enrolling_through_the_registration_uri_adds_the_device_and_upgrades_the
     );
 
     let agent = Agent::enroll(uri, Some("ci agent")).await;
+    // The agent kept the topic the server named: the only one it takes messages from.
+    assert_eq!(
+        push_agent::state::load(&agent.state)
+            .unwrap()
+            .topic_arn
+            .as_deref(),
+        Some(env.topic_arn.as_str())
+    );
 
     // The setup session that started it is full now.
     let me = env.get("/v1/me", &token).await.expect(200);
@@ -437,6 +445,7 @@ async fn enrolling_through_the_registration_uri_adds_the_device_and_upgrades_the
         .any(|e| e["type"] == "device_added" && e["device_id"] == agent.device_id.as_str()));
 
     // One push device per account; the registration is spent.
+    env.reauthenticate(&token).await;
     env.post_auth("/v1/mfa/push", &token, json!({}))
         .await
         .expect_error(409, "method_limit_reached");
@@ -563,7 +572,9 @@ async fn enrollment_checks_secret_signature_endpoint_and_expiry() {
         .post("/v1/push/enroll", enroll_body(rid, secret, &key, endpoint))
         .await
         .expect(201);
-    assert_eq!(r.body.as_object().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body.as_object().unwrap().len(), 2, "{}", r.body);
+    // The agent accepts SNS messages from this topic only.
+    assert_eq!(r.body["topic_arn"], env.topic_arn.as_str());
     let device_id = r.body["device_id"].as_str().unwrap();
     let mfa = env.get("/v1/mfa", &token).await.expect(200);
     assert_eq!(mfa.body["devices"][0]["id"], device_id);
@@ -1116,7 +1127,7 @@ async fn the_agent_drops_pushes_without_the_servers_signature() {
     let impostor = latchkey::keys::Keys::derive(&[9u8; 32]).unwrap();
     publish_direct(&env, &impostor, &agent.device_id, "forged-2").await;
     // The control: the same message signed with the server's key gets through.
-    publish_direct(&env, &env.app.keys, &agent.device_id, "genuine").await;
+    publish_direct(&env, env.app.keys().unwrap(), &agent.device_id, "genuine").await;
 
     agent.wait_for("genuine").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1132,7 +1143,13 @@ async fn the_agent_drops_pushes_without_the_servers_signature() {
 async fn after_removing_the_device_nothing_reaches_the_agent() {
     let env = push_env().await;
     let (token, agent) = user_with_agent(&env, "ned").await;
-    publish_direct(&env, &env.app.keys, &agent.device_id, "before-removal").await;
+    publish_direct(
+        &env,
+        env.app.keys().unwrap(),
+        &agent.device_id,
+        "before-removal",
+    )
+    .await;
     agent.wait_for("before-removal").await;
 
     let r = env
@@ -1159,7 +1176,13 @@ async fn after_removing_the_device_nothing_reaches_the_agent() {
             .all(|s| s.endpoint() != Some(agent.endpoint.as_str())),
         "{subscriptions:?}"
     );
-    publish_direct(&env, &env.app.keys, &agent.device_id, "after-removal").await;
+    publish_direct(
+        &env,
+        env.app.keys().unwrap(),
+        &agent.device_id,
+        "after-removal",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(agent.pending_ids().await, vec!["before-removal".to_owned()]);
     let login = env.login("ned", PASSWORD).await.expect(200);

@@ -138,11 +138,13 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("me", "setup session", 2, 0, 0, 0),
     ("get-mfa", "setup session", 2, 0, 0, 0),
     ("start-totp-registration", "first device", 2, 0, 1, 0),
-    ("confirm-totp-registration", "first device", 2, 0, 1, 0),
+    ("confirm-totp-registration", "first device", 3, 1, 1, 0),
+    ("reauthenticate", "right password", 2, 0, 1, 0),
     ("list-events", "full session", 1, 1, 0, 0),
     ("rename-device", "totp", 2, 0, 1, 0),
-    ("update-mfa-settings", "unchanged", 2, 0, 1, 0),
-    ("regenerate-recovery-codes", "full session", 2, 0, 1, 0),
+    ("update-mfa-settings", "unchanged", 2, 0, 2, 0),
+    ("regenerate-recovery-codes", "password in body", 2, 0, 2, 0),
+    ("regenerate-recovery-codes", "re-authenticated session", 2, 0, 1, 0),
     ("login", "password, MFA required", 1, 0, 1, 0),
     ("login-totp", "right code", 2, 0, 1, 0),
     ("login-totp", "wrong code", 2, 0, 1, 0),
@@ -157,7 +159,7 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("confirm-webauthn-registration", "first key", 2, 0, 1, 0),
     ("login-webauthn-start", "one key", 2, 0, 1, 0),
     ("login-webauthn-finish", "right key", 2, 0, 1, 0),
-    ("remove-device", "push device", 2, 0, 1, 1),
+    ("remove-device", "push device", 2, 0, 2, 1),
     ("logout", "full session", 1, 0, 1, 0),
 ];
 
@@ -393,6 +395,19 @@ pub async fn measure() -> Probe {
         .expect(201);
     let totp_device = text(&r, "/device/id");
 
+    // Re-authentication: signing in does not count, so the settings below ask for it.
+    p.run(
+        "reauthenticate",
+        "right password",
+        env.post_auth(
+            "/v1/session/reauthenticate",
+            &token,
+            json!({ "password": PASSWORD }),
+        ),
+    )
+    .await
+    .expect(200);
+
     // Settings.
     p.run(
         "list-events",
@@ -425,10 +440,21 @@ pub async fn measure() -> Probe {
     )
     .await
     .expect(200);
+    p.run(
+        "regenerate-recovery-codes",
+        "password in body",
+        env.post_auth(
+            "/v1/mfa/recovery-codes",
+            &token,
+            json!({ "password": PASSWORD }),
+        ),
+    )
+    .await
+    .expect(200);
     let r = p
         .run(
             "regenerate-recovery-codes",
-            "full session",
+            "re-authenticated session",
             env.call(
                 reqwest::Method::POST,
                 "/v1/mfa/recovery-codes",

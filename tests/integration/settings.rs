@@ -185,6 +185,7 @@ async fn registering_an_authenticator_app_shows_secret_uri_qr_and_then_recovery_
 async fn one_authenticator_app_per_profile() {
     let env = TestEnv::start().await;
     let (token, _) = user_with_totp(&env, "ben").await;
+    env.reauthenticate(&token).await;
     env.post_auth("/v1/mfa/totp", &token, json!({}))
         .await
         .expect_error(409, "method_limit_reached");
@@ -387,6 +388,7 @@ async fn regenerating_recovery_codes_replaces_them_all_at_once() {
     let (token, totp) = user_with_totp(&env, "ida").await;
     let old = totp.recovery_codes.unwrap();
     env.clock.advance_secs(60);
+    env.reauthenticate(&token).await;
     let r = env
         .call(Method::POST, "/v1/mfa/recovery-codes", Some(&token), None)
         .await

@@ -240,6 +240,7 @@ impl TestEnv {
         let topic = aws_sdk_sns::Client::new(&sdk)
             .create_topic()
             .name(unique("push"))
+            .attributes("SignatureVersion", "2")
             .send()
             .await
             .expect("create topic in moto");
@@ -374,6 +375,17 @@ impl TestEnv {
             json!({ "username": username, "password": password }),
         )
         .await
+    }
+
+    /// Marks `token`'s session re-authenticated (sudo) with the test password.
+    pub async fn reauthenticate(&self, token: &str) {
+        self.post_auth(
+            "/v1/session/reauthenticate",
+            token,
+            json!({ "password": PASSWORD }),
+        )
+        .await
+        .expect(200);
     }
 
     /// A new user's first login: a setup session's token.

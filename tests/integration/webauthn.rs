@@ -17,9 +17,10 @@ fn authenticator(env: &TestEnv) -> SoftAuthenticator {
     SoftAuthenticator::new(&origin(env))
 }
 
+/// Starts a registration, giving the password so that a second key is let through too.
 async fn start_registration(env: &TestEnv, token: &str) -> (String, Value) {
     let r = env
-        .post_auth("/v1/mfa/webauthn", token, json!({}))
+        .post_auth("/v1/mfa/webauthn", token, json!({ "password": PASSWORD }))
         .await
         .expect(200);
     let id = r.body["registration_id"].as_str().unwrap().to_owned();

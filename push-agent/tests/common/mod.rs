@@ -57,6 +57,10 @@ pub fn server_key() -> Ed25519KeyPair {
 pub const RID: &str = "reg_test_1";
 pub const SECRET: &str = "b25lLXRpbWUtc2VjcmV0LWZvci10ZXN0cw";
 pub const DEVICE_ID: &str = "dev_test_1";
+/// The push topic the fake server names in its enrollment answer.
+pub const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:latchkey-push";
+/// Someone else's topic.
+pub const OTHER_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:999999999999:attacker";
 
 pub fn registration_uri(api: &str) -> String {
     format!(
@@ -81,6 +85,13 @@ pub struct FakeState {
     pub pushes: HashMap<String, PushSpec>,
     pub answered: HashSet<String>,
     pub confirmations: usize,
+    /// The query string of each confirmation fetched, in order.
+    pub confirmed: Vec<String>,
+    /// Answer enrollments as a server older than `topic_arn` did.
+    pub omit_topic_arn: bool,
+    /// Posted (URL, SNS envelope) before the enrollment is answered, as SNS may post a
+    /// SubscriptionConfirmation while the server is still in its Subscribe call.
+    pub deliver_before_enroll_answer: Vec<(String, Value)>,
 }
 
 /// A stand-in for the Latchkey API's two push routes.
@@ -134,6 +145,22 @@ async fn enroll(
     State(state): State<Arc<Mutex<FakeState>>>,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
+    let deliveries = std::mem::take(&mut state.lock().unwrap().deliver_before_enroll_answer);
+    if !deliveries.is_empty() {
+        let http = reqwest::Client::new();
+        for (url, envelope) in deliveries {
+            let status = http
+                .post(url)
+                .body(envelope.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200);
+        }
+        // The agent answers first and works afterwards: let it get to work.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     let mut s = state.lock().unwrap();
     s.enroll_requests.push(body.clone());
     if s.reject_enroll {
@@ -153,11 +180,18 @@ async fn enroll(
         return error(StatusCode::UNAUTHORIZED, "invalid_signature");
     }
     s.device_public_key = Some(pk);
-    (StatusCode::CREATED, Json(json!({"device_id": DEVICE_ID})))
+    let answer = if s.omit_topic_arn {
+        json!({"device_id": DEVICE_ID})
+    } else {
+        json!({"device_id": DEVICE_ID, "topic_arn": TOPIC_ARN})
+    };
+    (StatusCode::CREATED, Json(answer))
 }
 
-async fn confirm(State(state): State<Arc<Mutex<FakeState>>>) -> StatusCode {
-    state.lock().unwrap().confirmations += 1;
+async fn confirm(State(state): State<Arc<Mutex<FakeState>>>, uri: axum::http::Uri) -> StatusCode {
+    let mut s = state.lock().unwrap();
+    s.confirmations += 1;
+    s.confirmed.push(uri.query().unwrap_or_default().to_owned());
     StatusCode::OK
 }
 
@@ -224,18 +258,30 @@ pub fn login_payload(push_id: &str, challenge: &str, respond_url: &str, expires_
     })
 }
 
-/// An unsigned SNS Notification envelope, as moto delivers it.
+/// An SNS Notification envelope from [`TOPIC_ARN`] with a signature that does not
+/// verify (moto's cannot be checked either), claiming SignatureVersion 2 as moto does.
 pub fn sns_notification(message: &str) -> Value {
     json!({
         "Type": "Notification",
         "MessageId": "c0ffee00-0000-4000-8000-000000000001",
-        "TopicArn": "arn:aws:sns:us-east-1:123456789012:latchkey-push",
+        "TopicArn": TOPIC_ARN,
         "Message": message,
         "Timestamp": "2026-11-28T10:00:00.000Z",
-        "SignatureVersion": "1",
+        "SignatureVersion": "2",
         "Signature": "bW90bw==",
         "SigningCertURL": "http://127.0.0.1:5055/moto-sns-cert.pem",
         "UnsubscribeURL": "http://127.0.0.1:5055/?Action=Unsubscribe"
+    })
+}
+
+/// An unsigned SubscriptionConfirmation from `topic` whose SubscribeURL is `subscribe_url`.
+pub fn sns_confirmation(topic: &str, subscribe_url: &str) -> Value {
+    json!({
+        "Type": "SubscriptionConfirmation", "MessageId": "m1", "Token": "t",
+        "TopicArn": topic, "Message": "confirm", "SubscribeURL": subscribe_url,
+        "Timestamp": "2026-11-28T10:00:00.000Z", "SignatureVersion": "2",
+        "Signature": "bW90bw==",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem"
     })
 }
 

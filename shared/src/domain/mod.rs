@@ -14,6 +14,8 @@ pub const MFA_TOKEN_SECS: i64 = 5 * 60;
 pub const MFA_TOKEN_MAX_FAILURES: u32 = 5;
 /// A pending device registration lives 10 minutes.
 pub const REGISTRATION_SECS: i64 = 10 * 60;
+/// How long a right password vouches for the session it came through (sudo).
+pub const REAUTHENTICATION_SECS: i64 = 5 * 60;
 
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data).as_ref())

@@ -33,6 +33,17 @@ pub fn new_password(password: &str, username: &str) -> Result<()> {
     Ok(())
 }
 
+/// Ids handed out are 22 characters of base64url; anything longer than this cannot exist.
+/// Keys built from ids must stay far below DynamoDB's key-size limits, where an oversized
+/// key is a ValidationException (an outage-looking 503) rather than "not found".
+pub const MAX_ID_LEN: usize = 128;
+
+/// Whether `id` could be one handed out: callers answer "unknown" (404 / 401) for one that
+/// cannot, without a read.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN
+}
+
 /// A device name: 1–64 characters after trimming, no control characters.
 pub fn device_name(raw: &str) -> Result<String> {
     let trimmed = raw.trim();

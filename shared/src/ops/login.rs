@@ -45,10 +45,8 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
         Ok(username) => load::<Profile>(app.store.as_ref(), &profile_key(&username)).await?,
         Err(_) => None,
     };
-    if let Some(seconds) = stored.as_ref().and_then(|s| s.value.locked_for(now)) {
-        return Err(Error::TooManyAttempts {
-            retry_after_secs: seconds,
-        });
+    if let Some(stored) = &stored {
+        super::refuse_if_locked(&stored.value, now)?;
     }
     let matched = app
         .passwords
@@ -60,13 +58,29 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
     let Some(stored) = stored else {
         return Err(Error::InvalidCredentials);
     };
-    let username = stored.value.username.clone();
     if !matched {
-        record_password_failure(app, &username, Some(stored), now, None).await?;
-        return Err(Error::InvalidCredentials);
+        return Err(super::password_failed(app, stored, now, None).await);
     }
+    // Decided at the write, under the profile's version: if the account was locked or
+    // gained its first device since it was read, the outcome is decided again.
+    let answer = super::decide_unless_locked(
+        app,
+        stored,
+        now,
+        |profile| begin(app, profile, now),
+        super::contention,
+    )
+    .await?;
+    http::json(200, &answer)
+}
 
-    if stored.value.mfa_enabled && !stored.value.devices.is_empty() {
+/// What a right password leads to on `stored`, and the writes that make it so (the
+/// profile's own first). Only a complete login clears the failure count: with MFA on, the
+/// profile is only checked, not written.
+fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Vec<Write>)> {
+    let profile = &stored.value;
+    let username = profile.username.clone();
+    if profile.mfa_enabled && !profile.devices.is_empty() {
         let token = crate::random::token::<32>(app.rng.as_ref())?;
         let login = MfaLogin {
             token_hash: sha256_hex(token.as_bytes()),
@@ -77,52 +91,37 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
             pushes_sent: 0,
             webauthn_state: None,
         };
-        super::commit(app, vec![records::create(&login)?], super::contention).await?;
-        return http::json(
-            200,
-            &json!({
-                "status": "mfa_required",
-                "mfa_token": token,
-                "expires_at": Instant(login.expires_at).rfc3339(),
-                "methods": methods(&stored.value),
-            }),
-        );
+        let answer = json!({
+            "status": "mfa_required",
+            "mfa_token": token,
+            "expires_at": Instant(login.expires_at).rfc3339(),
+            "methods": methods(profile),
+        });
+        return Ok((
+            answer,
+            vec![super::unchanged(stored), records::create(&login)?],
+        ));
     }
-
-    let (scope, status) = if setup_required(&stored.value) {
+    let (scope, status) = if setup_required(profile) {
         (Scope::Setup, "mfa_setup_required")
     } else {
         (Scope::Full, "authenticated")
     };
     let session = NewSession::create(app, &username, scope, now)?;
     let detail = (scope == Scope::Setup).then_some("setup required");
-    let event = events::record(app, &username, now, EventType::LoginSucceeded, None, detail)?;
+    let mut cleared = profile.clone();
+    let profile_write = if cleared.record_success() {
+        stored.replace(&cleared)?
+    } else {
+        super::unchanged(stored)
+    };
     let [session_write, index_write] = session.writes()?;
-    super::update_profile(app, &username, Some(stored), |profile| {
-        profile.record_success();
-        Ok((
-            (),
-            vec![session_write.clone(), index_write.clone(), event.clone()],
-        ))
-    })
-    .await?;
-    http::json(200, &json!({ "status": status, "session": session.view() }))
-}
-
-/// Counts a wrong password (at login, or when a settings change asks for it again).
-pub async fn record_password_failure(
-    app: &App,
-    username: &str,
-    seed: Option<Stored<Profile>>,
-    now: Instant,
-    detail: Option<&str>,
-) -> Result<()> {
-    let event = events::record(app, username, now, EventType::LoginFailed, None, detail)?;
-    super::update_profile(app, username, seed, |profile| {
-        profile.record_failure(now);
-        Ok(((), vec![event.clone()]))
-    })
-    .await
+    let event = events::record(app, &username, now, EventType::LoginSucceeded, None, detail)?;
+    let answer = json!({ "status": status, "session": session.view() });
+    Ok((
+        answer,
+        vec![profile_write, session_write, index_write, event],
+    ))
 }
 
 /// The second factors this profile can use now, in the contract's order.
@@ -339,8 +338,8 @@ async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<Response<B
         .as_ref()
         .map(|codes| codes.hashes.clone())
         .unwrap_or_default();
-    let presented =
-        recovery::normalise(&request.code).map(|code| app.keys.recovery_code_hash(&code));
+    let keys = app.keys()?;
+    let presented = recovery::normalise(&request.code).map(|code| keys.recovery_code_hash(&code));
     // Compare against every stored hash, in constant time, whatever matches.
     let mut found = None;
     if let Some(presented) = &presented {

@@ -1,9 +1,8 @@
 //! The "Authentication settings" page: the device list, rename, remove, recovery codes,
-//! MFA opt-out/in. Changes that weaken the account (removing a device, opting out) ask for
-//! the password again; a wrong one counts toward the account lock.
+//! MFA opt-out/in. Which of these ask for the password again is the policy table's to say
+//! ([`crate::policy`]), and dispatch checks it before any of them runs.
 
 use super::events::{self, EventType};
-use super::login::record_password_failure;
 use super::registration::{count, new_recovery_codes};
 use super::session::{setup_required, Caller};
 use crate::app::App;
@@ -11,9 +10,7 @@ use crate::clock::Instant;
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
-use crate::records::{
-    load, profile_key, Device, DeviceSecret, DeviceType, Profile, RecoveryCodes, Stored,
-};
+use crate::records::{Device, DeviceSecret, DeviceType, Profile, RecoveryCodes};
 use lambda_http::Body;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,12 +27,6 @@ pub fn device_view(device: &Device) -> Value {
         view["warning"] = json!(warning);
     }
     view
-}
-
-async fn profile_of(app: &App, caller: &Caller) -> Result<Stored<Profile>> {
-    load::<Profile>(app.store.as_ref(), &profile_key(&caller.username))
-        .await?
-        .ok_or(Error::Unauthenticated)
 }
 
 pub fn settings_view(profile: &Profile) -> Value {
@@ -56,7 +47,7 @@ pub fn settings_view(profile: &Profile) -> Value {
 }
 
 pub async fn get(app: &App, caller: &Caller) -> Result<Response<Body>> {
-    let profile = profile_of(app, caller).await?;
+    let profile = caller.profile(app).await?;
     http::json(200, &settings_view(&profile.value))
 }
 
@@ -95,51 +86,8 @@ pub async fn rename(
     http::json(200, &device_view(&device))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordRequest {
-    pub password: String,
-}
-
-/// Checks the password again before a weakening change; a wrong one counts and is 401.
-async fn reauthenticate(
-    app: &App,
-    caller: &Caller,
-    password: &str,
-    why: &str,
-) -> Result<Stored<Profile>> {
-    let now = app.clock.now();
-    let profile = profile_of(app, caller).await?;
-    if let Some(seconds) = profile.value.locked_for(now) {
-        return Err(Error::TooManyAttempts {
-            retry_after_secs: seconds,
-        });
-    }
-    if app
-        .passwords
-        .verify(password, Some(&profile.value.password_hash))
-        .await?
-    {
-        Ok(profile)
-    } else {
-        record_password_failure(app, &caller.username, Some(profile), now, Some(why)).await?;
-        Err(Error::InvalidCredentials)
-    }
-}
-
-pub async fn remove(
-    app: &App,
-    caller: &Caller,
-    device_id: &str,
-    request: PasswordRequest,
-) -> Result<Response<Body>> {
-    let profile = reauthenticate(
-        app,
-        caller,
-        &request.password,
-        "password check to remove a device",
-    )
-    .await?;
+pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Response<Body>> {
+    let profile = caller.profile(app).await?;
     let device = profile
         .value
         .devices
@@ -188,7 +136,7 @@ pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Res
         None,
         None,
     )?;
-    super::update_profile(app, &caller.username, None, |profile| {
+    super::update_profile(app, &caller.username, caller.profile.clone(), |profile| {
         profile.recovery_codes = Some(RecoveryCodes {
             hashes: hashes.clone(),
             generated_at: now.millis(),
@@ -206,6 +154,7 @@ pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Res
 #[serde(deny_unknown_fields)]
 pub struct SettingsRequest {
     pub mfa_enabled: bool,
+    /// Judged by the policy before the operation runs.
     pub password: String,
 }
 
@@ -214,13 +163,7 @@ pub async fn update_settings(
     caller: &Caller,
     request: SettingsRequest,
 ) -> Result<Response<Body>> {
-    let profile = reauthenticate(
-        app,
-        caller,
-        &request.password,
-        "password check to change MFA",
-    )
-    .await?;
+    let profile = caller.profile(app).await?;
     let now = app.clock.now();
     let kind = if request.mfa_enabled {
         EventType::MfaEnabled

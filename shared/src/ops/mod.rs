@@ -13,12 +13,16 @@ pub mod mfa;
 pub mod push;
 pub mod registration;
 pub mod session;
+pub mod sudo;
 pub mod totp;
 pub mod webauthn;
 
 use crate::app::App;
+use crate::clock::Instant;
 use crate::error::{Error, Result};
-use crate::store::{StoreError, Write};
+use crate::records::{load, profile_key, Profile, Record, Stored};
+use crate::store::{Expect, StoreError, Write};
+use events::EventType;
 use std::future::Future;
 use std::time::Duration;
 
@@ -104,4 +108,101 @@ pub async fn update_profile<T>(
         }
     }
     Err(Error::Contention)
+}
+
+/// The write that says "the profile is still as read" without changing it: a decision taken
+/// on a profile commits only while its version holds.
+pub fn unchanged(profile: &Stored<Profile>) -> Write {
+    Write::Check {
+        key: profile.value.key(),
+        expect: Expect::Version(profile.version),
+    }
+}
+
+/// Answers 429 with the lock's Retry-After when the account is locked at `now`.
+pub fn refuse_if_locked(profile: &Profile, now: Instant) -> Result<()> {
+    match profile.locked_for(now) {
+        Some(seconds) => Err(Error::TooManyAttempts {
+            retry_after_secs: seconds,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Commits the outcome of a password judged on `seed`, under that profile version.
+///
+/// argon2 runs between the read and this write, so attempts that arrive together all read
+/// the same unlocked profile. The lock is therefore decided here, at the write: `decide`
+/// returns the writes of the outcome, the first of which must be the profile's own (a
+/// replace, or [`unchanged`]); when another attempt changed the profile first, the profile
+/// is read again and, if the account is locked by then, the answer is 429 whatever the
+/// password was. Otherwise `decide` runs again on the fresh profile. A failed condition on
+/// a later write is what `on_condition` says it means. The password is never hashed again.
+pub async fn decide_unless_locked<T>(
+    app: &App,
+    seed: Stored<Profile>,
+    now: Instant,
+    mut decide: impl FnMut(&Stored<Profile>) -> Result<(T, Vec<Write>)>,
+    on_condition: impl Fn(usize) -> Error,
+) -> Result<T> {
+    let username = seed.value.username.clone();
+    let mut profile = seed;
+    for round in 0..MAX_ATTEMPTS {
+        refuse_if_locked(&profile.value, now)?;
+        let (out, writes) = decide(&profile)?;
+        match commit(app, writes, |index| match index {
+            0 => Error::Contention,
+            other => on_condition(other),
+        })
+        .await
+        {
+            Err(Error::Contention) => {
+                backoff(app, round).await?;
+                profile = load::<Profile>(app.store.as_ref(), &profile_key(&username))
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
+            }
+            other => return other.map(|()| out),
+        }
+    }
+    Err(Error::Contention)
+}
+
+/// Counts a wrong password (at login, or when a session re-authenticates) and gives the
+/// error to answer: `401 invalid_credentials`, or 429 when the lock came first. At most
+/// [`crate::domain::lockout::MAX_FAILURES`] wrong passwords are ever answered 401 before
+/// the lock, however many arrive at once.
+pub async fn password_failed(
+    app: &App,
+    seed: Stored<Profile>,
+    now: Instant,
+    detail: Option<&str>,
+) -> Error {
+    let event = match events::record(
+        app,
+        &seed.value.username,
+        now,
+        EventType::LoginFailed,
+        None,
+        detail,
+    ) {
+        Ok(event) => event,
+        Err(error) => return error,
+    };
+    let counted = decide_unless_locked(
+        app,
+        seed,
+        now,
+        |stored| {
+            let mut profile = stored.value.clone();
+            profile.record_failure(now);
+            Ok(((), vec![stored.replace(&profile)?, event.clone()]))
+        },
+        contention,
+    )
+    .await;
+    match counted {
+        Ok(()) => Error::InvalidCredentials,
+        Err(error) => error,
+    }
 }

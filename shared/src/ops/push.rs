@@ -38,7 +38,7 @@ use super::session::Caller;
 use crate::app::App;
 use crate::clock::Instant;
 use crate::config::Config;
-use crate::domain::{secrets_equal, sha256_hex};
+use crate::domain::{secrets_equal, sha256_hex, validate};
 use crate::error::{Error, Result};
 use crate::http::{self, ClientInfo, Response};
 use crate::records::{
@@ -61,9 +61,6 @@ pub const PUSH_WINDOW_SECS: i64 = 15 * 60;
 
 const ENROLL_CONTEXT: &str = "latchkey-enroll-v1";
 const ANSWER_CONTEXT: &str = "latchkey-push-v1";
-/// Ids we hand out are 22 characters; anything much longer cannot exist and is not
-/// worth a read.
-const MAX_ID_LEN: usize = 128;
 const MAX_ENDPOINT_LEN: usize = 2048;
 
 // ---------------------------------------------------------------------------------------
@@ -74,6 +71,9 @@ const MAX_ENDPOINT_LEN: usize = 2048;
 pub struct StartRequest {
     #[serde(default)]
     pub name: Option<String>,
+    /// For re-authentication, judged by the policy before the operation runs.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 /// `POST /v1/mfa/push` → `200 {"registration_id", "registration_uri", "qr_svg", "expires_at"}`.
@@ -90,7 +90,7 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
     .await?;
     let uri = registration_uri(
         &app.config,
-        &URL_SAFE_NO_PAD.encode(app.keys.push_public_key()?),
+        &URL_SAFE_NO_PAD.encode(app.keys()?.push_public_key()?),
         &reg.id,
         &secret,
         &caller.username,
@@ -168,7 +168,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
         Error::invalid("field `public_key` must be an uncompressed P-256 point, base64url")
     })?;
     let endpoint = check_endpoint(&request.endpoint)?;
-    if request.registration_id.len() > MAX_ID_LEN {
+    if !validate::plausible_id(&request.registration_id) {
         return Err(Error::NotFound);
     }
 
@@ -234,9 +234,15 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     })
     .await;
     match confirmed {
-        Ok(confirmed) => http::json(201, &json!({ "device_id": confirmed.device.id })),
+        Ok(confirmed) => http::json(
+            201,
+            &json!({ "device_id": confirmed.device.id, "topic_arn": app.config.push_topic_arn }),
+        ),
         Err(error) => match device_stored(app, &username, &device_id).await {
-            Some(true) => http::json(201, &json!({ "device_id": device_id })),
+            Some(true) => http::json(
+                201,
+                &json!({ "device_id": device_id, "topic_arn": app.config.push_topic_arn }),
+            ),
             Some(false) => {
                 drop_subscription(app, &subscription).await;
                 Err(error)
@@ -430,7 +436,7 @@ fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String>
         "respond_url": format!("{}/v1/push/respond", app.config.public_url),
     })
     .to_string();
-    let signature = URL_SAFE_NO_PAD.encode(app.keys.push_sign(payload.as_bytes())?);
+    let signature = URL_SAFE_NO_PAD.encode(app.keys()?.push_sign(payload.as_bytes())?);
     serde_json::to_string(&json!({ "payload": payload, "signature": signature }))
         .map_err(|_| Error::internal("a push message does not serialise"))
 }
@@ -500,7 +506,7 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<B
     let mfa_key = login::mfa_token_key(&request.mfa_token);
     // Both keys come with the request, so one read fetches the login and its push; an
     // id too long to exist only needs the login (its token is judged first).
-    let (mfa, push) = if request.push_id.len() > MAX_ID_LEN {
+    let (mfa, push) = if !validate::plausible_id(&request.push_id) {
         (
             app.store.get(&mfa_key).await.map_err(super::store_error)?,
             None,
@@ -593,7 +599,7 @@ pub struct RespondRequest {
 /// An unknown push, or one for another (or a since removed) device, is 404. Then the
 /// signature (401), and only then the state: answered 409, expired 410.
 pub async fn respond(app: &App, request: RespondRequest) -> Result<Response<Body>> {
-    if request.push_id.len() > MAX_ID_LEN {
+    if !validate::plausible_id(&request.push_id) {
         return Err(Error::NotFound);
     }
     let status = super::retrying(app, || respond_attempt(app, &request)).await?;

@@ -4,16 +4,17 @@
 //! session that started it into a full one — all in one atomic write.
 
 use super::events::{self, EventType};
-use super::session::Caller;
+use super::session::{index_entries, index_of, revoke_by_hash, Caller};
 use crate::app::App;
 use crate::clock::Instant;
 use crate::domain::{recovery, validate, REGISTRATION_SECS};
 use crate::error::{Error, Result};
+use crate::records::Record;
 use crate::records::{
     self, load, profile_key, registration_key, session_key, Device, DeviceSecret, DeviceType,
     PendingDevice, Profile, RecoveryCodes, Registration, Scope, Session, Stored,
 };
-use crate::store::{Item, Write};
+use crate::store::{Expect, Item, Write};
 
 pub fn count(profile: &Profile, kind: DeviceType) -> usize {
     profile
@@ -44,9 +45,7 @@ pub async fn start(
     pending: impl FnOnce(&str) -> Result<PendingDevice>,
 ) -> Result<Registration> {
     let name = optional_name(name)?;
-    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&caller.username))
-        .await?
-        .ok_or(Error::Unauthenticated)?;
+    let profile = caller.profile(app).await?;
     check_room(&profile.value, kind)?;
     create(app, caller, name, pending, Vec::new()).await
 }
@@ -81,6 +80,9 @@ pub async fn create(
 
 /// Reads a registration that is still open: unknown → 404, used → 409, expired → 410.
 pub async fn open(app: &App, id: &str, now: Instant) -> Result<Stored<Registration>> {
+    if !validate::plausible_id(id) {
+        return Err(Error::NotFound);
+    }
     let stored = load::<Registration>(app.store.as_ref(), &registration_key(id))
         .await?
         .ok_or(Error::NotFound)?;
@@ -96,6 +98,9 @@ pub async fn open_with_profile(
     username: &str,
     now: Instant,
 ) -> Result<(Stored<Registration>, Option<Item>)> {
+    if !validate::plausible_id(id) {
+        return Err(Error::NotFound);
+    }
     let [registration, profile] = records::get_many(
         app.store.as_ref(),
         [registration_key(id), profile_key(username)],
@@ -167,6 +172,26 @@ pub async fn confirm_with_id(
             .await?
             .ok_or(Error::NotFound)?,
     };
+    let first = profile.value.devices.is_empty();
+    // A setup session may add a device only while its account has none. When the account
+    // got one since the caller was authenticated, the caller's session is read again: a
+    // first device it confirmed itself made it full, and it goes on as a full session;
+    // one that lost the race to another session's first device is dead (session.rs).
+    let refreshed;
+    let caller = match caller {
+        Some(c) if c.scope() == Scope::Setup && !first => {
+            let session = load::<Session>(app.store.as_ref(), &c.session.value.key())
+                .await?
+                .filter(|s| s.value.scope == Scope::Full)
+                .ok_or(Error::Unauthenticated)?;
+            refreshed = Caller {
+                session,
+                ..c.clone()
+            };
+            Some(&refreshed)
+        }
+        other => other,
+    };
     let kind = secret.device_type();
     check_room(&profile.value, kind)?;
     // Checked on the profile version this write expects, so two registrations of one
@@ -192,7 +217,6 @@ pub async fn confirm_with_id(
         warning: None,
         secret,
     };
-    let first = updated.devices.is_empty();
     updated.devices.push(device.clone());
 
     let mut used = registration.value.clone();
@@ -229,11 +253,23 @@ pub async fn confirm_with_id(
         codes = Some(plain);
     }
 
-    if let Some(upgrade) = upgrade_session(app, registration, caller, now).await? {
-        writes.push(upgrade);
+    // The starting session's own write comes right after the three above, so a failed
+    // condition on it (logged out or revoked meanwhile) can be told from contention.
+    let session_index = writes.len();
+    let starting = starting_session(app, registration, caller, &profile.value, now).await?;
+    if let Some(session) = &starting {
+        writes.extend(upgrade(session)?);
+    }
+    if first {
+        let keep = &registration.value.session_hash;
+        writes.extend(end_other_setup_sessions(app, &username, keep).await?);
     }
     super::commit(app, writes, |index| match index {
         0 => Error::RegistrationUsed,
+        i if i == session_index && starting.is_some() => match caller {
+            Some(_) => Error::Unauthenticated,
+            None => Error::Expired,
+        },
         _ => Error::Contention,
     })
     .await?;
@@ -243,18 +279,21 @@ pub async fn confirm_with_id(
     })
 }
 
-/// The write that turns the setup session which started `registration` into a full one.
+/// The setup session that started `registration`, which this confirmation turns into a
+/// full one; `None` when that session is already full.
 ///
 /// Without a confirming session (push enrollment), the starting session must still be
-/// live: a registration started by a session that was since logged out or revoked (an
-/// operator's reset-mfa or revoke-sessions) is `410 expired`, so a device enrolment
-/// begun before a reset cannot land after it.
-async fn upgrade_session(
+/// live, and still allowed to add a device: a registration started by a session that was
+/// since logged out or revoked (an operator's reset-mfa or revoke-sessions), or by a setup
+/// session whose account got its first device elsewhere, is `410 expired`, so a device
+/// enrolment begun before either cannot land after it.
+async fn starting_session(
     app: &App,
     registration: &Stored<Registration>,
     caller: Option<&Caller>,
+    profile: &Profile,
     now: Instant,
-) -> Result<Option<Write>> {
+) -> Result<Option<Stored<Session>>> {
     let session = match caller {
         Some(c) if c.session.value.token_hash == registration.value.session_hash => {
             Some(c.session.clone())
@@ -270,18 +309,49 @@ async fn upgrade_session(
     let live = session
         .as_ref()
         .is_some_and(|s| Instant(s.value.expires_at) > now);
-    if caller.is_none() && !live {
+    let setup = session
+        .as_ref()
+        .is_some_and(|s| s.value.scope == Scope::Setup);
+    if caller.is_none() && (!live || setup && !profile.devices.is_empty()) {
         return Err(Error::Expired);
     }
-    match session {
-        Some(session) if session.value.scope == Scope::Setup => {
-            let mut full = session.value.clone();
-            full.scope = Scope::Full;
-            Ok(Some(session.replace(&full)?))
-        }
-        _ => Ok(None),
-    }
+    Ok(session.filter(|s| s.value.scope == Scope::Setup))
 }
+
+/// The writes that make a setup session full: the session, under the version read, and
+/// its index item, which records the scope.
+fn upgrade(session: &Stored<Session>) -> Result<[Write; 2]> {
+    let mut full = session.value.clone();
+    full.scope = Scope::Full;
+    Ok([
+        session.replace(&full)?,
+        Write::Put {
+            item: records::encode(&index_of(&full), 1)?,
+            expect: Expect::Anything,
+        },
+    ])
+}
+
+/// How many other setup sessions a first device ends in its own write (two items each, in
+/// a transaction of at most 100). Any beyond are refused at authentication all the same,
+/// and expire within the session lifetime.
+const SETUP_SESSIONS_ENDED_AT_ONCE: usize = 40;
+
+/// The writes that end the account's setup sessions other than `keep`, the one that
+/// started this first device's registration.
+async fn end_other_setup_sessions(app: &App, username: &str, keep: &str) -> Result<Vec<Write>> {
+    let entries = index_entries(app, username, SESSION_INDEX_PAGE).await?;
+    Ok(entries
+        .iter()
+        .filter(|entry| entry.scope == Some(Scope::Setup) && entry.token_hash != keep)
+        .take(SETUP_SESSIONS_ENDED_AT_ONCE)
+        .flat_map(|entry| revoke_by_hash(username, &entry.token_hash))
+        .collect())
+}
+
+/// Index items read to find setup sessions: an account with more live sessions than this
+/// is refused at authentication for the rest, as above.
+const SESSION_INDEX_PAGE: usize = 100;
 
 /// Ten fresh codes and their keyed hashes.
 pub fn new_recovery_codes(app: &App) -> Result<(Vec<String>, Vec<String>)> {
@@ -291,7 +361,7 @@ pub fn new_recovery_codes(app: &App) -> Result<(Vec<String>, Vec<String>)> {
         let code = recovery::generate(app.rng.as_ref())?;
         let canonical = recovery::normalise(&code)
             .ok_or_else(|| Error::internal("a fresh recovery code does not normalise"))?;
-        hashes.push(app.keys.recovery_code_hash(&canonical));
+        hashes.push(app.keys()?.recovery_code_hash(&canonical));
         plain.push(code);
     }
     Ok((plain, hashes))

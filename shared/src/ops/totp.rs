@@ -17,14 +17,14 @@ use serde_json::json;
 
 pub fn seal_seed(app: &App, username: &str, seed: &[u8]) -> Result<String> {
     let nonce = crate::random::bytes::<12>(app.rng.as_ref())?;
-    Ok(URL_SAFE_NO_PAD.encode(app.keys.seal(nonce, username, seed)?))
+    Ok(URL_SAFE_NO_PAD.encode(app.keys()?.seal(nonce, username, seed)?))
 }
 
 pub fn open_seed(app: &App, username: &str, sealed: &str) -> Result<Vec<u8>> {
     let bytes = URL_SAFE_NO_PAD
         .decode(sealed)
         .map_err(|_| Error::internal("a sealed TOTP seed is not base64url"))?;
-    app.keys.open(username, &bytes)
+    app.keys()?.open(username, &bytes)
 }
 
 #[derive(Deserialize, Default)]
@@ -32,6 +32,9 @@ pub fn open_seed(app: &App, username: &str, sealed: &str) -> Result<Vec<u8>> {
 pub struct StartRequest {
     #[serde(default)]
     pub name: Option<String>,
+    /// For re-authentication, judged by the policy before the operation runs.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {

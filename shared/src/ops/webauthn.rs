@@ -81,6 +81,9 @@ fn new_user_id(app: &App) -> Result<Uuid> {
 pub struct StartRegistrationRequest {
     #[serde(default)]
     pub name: Option<String>,
+    /// For re-authentication, judged by the policy before the operation runs.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 /// `POST /v1/mfa/webauthn`: creation options excluding the user's registered credentials.
@@ -90,8 +93,14 @@ pub async fn start_registration(
     request: StartRegistrationRequest,
 ) -> Result<Response<Body>> {
     let name = registration::optional_name(request.name.as_deref())?;
+    // The first attempt starts from the profile the policy already read, if it did.
+    let seed = std::sync::Mutex::new(caller.profile.clone());
     let (reg, options) = super::retrying(app, || async {
-        let profile = profile_of(app, &caller.username).await?;
+        let seeded = seed.lock().ok().and_then(|mut s| s.take());
+        let profile = match seeded {
+            Some(profile) => profile,
+            None => profile_of(app, &caller.username).await?,
+        };
         registration::check_room(&profile.value, DeviceType::Webauthn)?;
         let exclude: Vec<CredentialID> = passkeys(&profile.value)
             .map(|p| p.cred_id().clone())

@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Get, Put, TransactGetItem, TransactWriteItem,
+    AttributeValue, CancellationReason, ConditionCheck, Delete, Get, Put, TransactGetItem,
+    TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -157,8 +158,11 @@ fn clashed(reasons: &[CancellationReason]) -> bool {
 }
 
 impl DynamoStore {
+    /// One write without a transaction; a lone [`Write::Check`] is not one (it goes as a
+    /// transaction of one item, which is what makes it a check).
     async fn write_one(&self, write: Write) -> Result<(), StoreError> {
         match write {
+            Write::Check { .. } => self.transact(vec![write]).await,
             Write::Put { item, expect } => {
                 let cond = condition(expect);
                 self.client
@@ -213,6 +217,21 @@ impl DynamoStore {
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map(|delete| TransactWriteItem::builder().delete(delete).build())
+            }
+            Write::Check { key, expect } => {
+                let cond = condition(expect);
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    // DynamoDB wants a condition on a check; "anything" is the always-true one.
+                    .condition_expression(
+                        cond.expression
+                            .unwrap_or("attribute_exists(pk) OR attribute_not_exists(pk)"),
+                    )
+                    .set_expression_attribute_names(cond.names)
+                    .set_expression_attribute_values(cond.values)
+                    .build()
+                    .map(|check| TransactWriteItem::builder().condition_check(check).build())
             }
         };
         built.map_err(|e| {
@@ -313,6 +332,36 @@ impl Store for DynamoStore {
         if writes.is_empty() {
             return Ok(());
         }
+        self.transact(writes).await
+    }
+
+    async fn query_desc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        output.items().iter().map(parse_item).collect()
+    }
+}
+
+impl DynamoStore {
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let items = writes
             .into_iter()
             .map(|w| self.transact_item(w))
@@ -348,29 +397,5 @@ impl Store for DynamoStore {
                 _ => Err(unavailable("TransactWriteItems", &e)),
             },
         }
-    }
-
-    async fn query_desc(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| unavailable("Query", &e))?;
-        output.items().iter().map(parse_item).collect()
     }
 }

@@ -45,10 +45,7 @@ impl Store for MemoryStore {
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut items = self.items.lock().map_err(|_| StoreError::Unavailable)?;
         for (index, write) in writes.iter().enumerate() {
-            let expect = match write {
-                Write::Put { expect, .. } | Write::Delete { expect, .. } => *expect,
-            };
-            if !holds(expect, items.get(write.key())) {
+            if !holds(write.expect(), items.get(write.key())) {
                 return Err(StoreError::ConditionFailed(index));
             }
         }
@@ -60,6 +57,7 @@ impl Store for MemoryStore {
                 Write::Delete { key, .. } => {
                     items.remove(&key);
                 }
+                Write::Check { .. } => {}
             }
         }
         Ok(())

@@ -45,15 +45,36 @@ pub enum Expect {
 
 #[derive(Debug, Clone)]
 pub enum Write {
-    Put { item: Item, expect: Expect },
-    Delete { key: Key, expect: Expect },
+    Put {
+        item: Item,
+        expect: Expect,
+    },
+    Delete {
+        key: Key,
+        expect: Expect,
+    },
+    /// Writes nothing, but the whole call fails unless the item is as expected: a decision
+    /// taken on a record (a password judged on a profile version) commits only while the
+    /// record is still as it was read.
+    Check {
+        key: Key,
+        expect: Expect,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &Key {
         match self {
             Write::Put { item, .. } => &item.key,
-            Write::Delete { key, .. } => key,
+            Write::Delete { key, .. } | Write::Check { key, .. } => key,
+        }
+    }
+
+    pub fn expect(&self) -> Expect {
+        match self {
+            Write::Put { expect, .. }
+            | Write::Delete { expect, .. }
+            | Write::Check { expect, .. } => *expect,
         }
     }
 }
