@@ -77,27 +77,90 @@ function step(name, needs, fn) {
 const SIGN_UP = "sign up and land on the setup-required step";
 const APP = "register the authenticator app and get the recovery codes";
 const RENAME = "rename the authenticator app";
-const KEYS = "add two security keys";
-const REGEN = "regenerate recovery codes; an old one is refused at sign-in";
+const SUDO_KEY = "add a security key beside the app: the password is asked for (cancel, wrong, right)";
+const KEYS = "add a second security key: no new password check within minutes";
+const REGEN = "regenerate recovery codes after the password (cancel keeps the old ones); an old one is refused at sign-in";
 const REMOVE_KEY = "remove a security key: wrong password, then the right one";
 const REMOVE_ALL = "remove every device; the next sign-in asks for setup";
 
 // What a person does -------------------------------------------------------------------------
 
 const heading = (text) => page.getByRole("heading", { level: 1, name: text });
-const dialog = () => page.getByRole("dialog");
+// The top dialog: "Confirm your password" opens above the dialog whose action asked for it.
+const dialog = () => page.getByRole("dialog").last();
+const namedDialog = (name) => page.getByRole("dialog", { name, exact: true });
+const passwordDialog = () => namedDialog("Confirm your password");
 
-/** Waits for the open dialog to close; fails at once with its message if it shows an error. */
+/**
+ * Waits for the open dialog(s) to close; fails at once with the message if one shows an
+ * error, or if the page asks for the password where the journey does not expect it.
+ */
 async function dialogDone() {
   const alert = dialog().getByRole("alert");
   await Promise.race([
     dialog().waitFor({ state: "detached" }).catch(() => {}),
     alert.waitFor({ state: "visible" }).catch(() => {}),
+    passwordDialog().waitFor().catch(() => {}),
   ]);
+  if (await passwordDialog().count()) {
+    throw new Error("the page asked for the password (\"Confirm your password\") where this journey expects no check");
+  }
   if ((await dialog().count()) && (await alert.isVisible())) {
     throw new Error(`the dialog says: ${(await alert.textContent()).trim()}`);
   }
   await dialog().waitFor({ state: "detached" });
+}
+
+/**
+ * Answers the "Confirm your password" dialog (opened by an action the server wants a recent
+ * password check for) and waits until it has closed and the action went on.
+ */
+async function confirmPassword(password = me.password) {
+  const asked = passwordDialog();
+  await asked.waitFor();
+  const box = asked.getByLabel("Your password");
+  assert.equal(await box.getAttribute("autocomplete"), "current-password");
+  await box.fill(password);
+  await asked.getByRole("button", { name: "Confirm" }).click();
+  const alert = asked.getByRole("alert");
+  await Promise.race([
+    asked.waitFor({ state: "detached" }).catch(() => {}),
+    alert.waitFor({ state: "visible" }).catch(() => {}),
+  ]);
+  if ((await asked.count()) && (await alert.isVisible())) {
+    throw new Error(`the password dialog says: ${(await alert.textContent()).trim()}`);
+  }
+  await asked.waitFor({ state: "detached" });
+}
+
+/** Closes the password dialog with Cancel; the dialog under it stays, showing no error. */
+async function cancelPassword(under) {
+  await passwordDialog().waitFor();
+  await passwordDialog().getByRole("button", { name: "Cancel" }).click();
+  await passwordDialog().waitFor({ state: "detached" });
+  await under.waitFor();
+  assert.equal(await under.getByRole("alert").isVisible(), false, "cancelling shows no error");
+}
+
+// The API as another client sees it (Node's fetch, no browser): for checks a person cannot
+// make on the page. 127.0.0.1 rather than localhost: Node need not pick IPv4 for the name.
+const API_URL = BASE_URL.replace("//localhost", "//127.0.0.1");
+async function apiPost(path, body, token) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${API_URL}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** Signs `who` in through the API with a recovery code; true when that code let them in. */
+async function recoveryCodeSignsIn(who, code) {
+  const login = await apiPost("/v1/login", { username: who.username, password: who.password });
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  assert.equal(login.body.status, "mfa_required");
+  const res = await apiPost("/v1/login/recovery-code", { mfa_token: login.body.mfa_token, code });
+  const token = res.body && res.body.session && res.body.session.token;
+  if (token) await apiPost("/v1/logout", {}, token);
+  return res.status === 200 && res.body.status === "authenticated";
 }
 
 async function expectHeading(text) {
@@ -234,19 +297,48 @@ step(RENAME, [APP], async () => {
   assert.deepEqual(await deviceNames(), ["Work phone"]);
 });
 
-step(KEYS, [APP], async () => {
-  const register = page.locator(".methods li", { hasText: "Security key or passkey" }).getByRole("button", { name: "Register" });
+const registerKey = () => page.locator(".methods li", { hasText: "Security key or passkey" }).getByRole("button", { name: "Register" });
 
+step(SUDO_KEY, [APP], async () => {
+  // This session began with a sign-in, which is no recent password check, and the account
+  // has a device already: adding another one asks for the password first.
   await keys.only("yubikey");
-  await register.click();
-  await dialog().getByRole("heading", { name: "Add a security key or passkey" }).waitFor();
-  await dialog().getByRole("textbox", { name: /^Name/ }).fill("YubiKey");
+  await registerKey().click();
+  const addKey = namedDialog("Add a security key or passkey");
+  await addKey.waitFor();
+  await addKey.getByRole("textbox", { name: /^Name/ }).fill("YubiKey");
   await shot(page, "add security key dialog");
-  await dialog().getByRole("button", { name: "Continue" }).click();
+  await addKey.getByRole("button", { name: "Continue" }).click();
+
+  await passwordDialog().waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute("autocomplete")), "current-password",
+    "the password field has focus");
+  await passwordDialog().getByText("Enter your password to continue").waitFor();
+  await shot(page, "confirm your password");
+  // Cancel: nothing happens. The key dialog stays as it was and no key was asked for.
+  await cancelPassword(addKey);
+  assert.equal((await keys.credentials("yubikey")).length, 0, "no credential was made");
+  assert.equal(await deviceItems().count(), 1);
+
+  // A wrong password: said in the dialog, which stays open for another try.
+  await addKey.getByRole("button", { name: "Continue" }).click();
+  await passwordDialog().getByLabel("Your password").fill("not my password");
+  await passwordDialog().getByRole("button", { name: "Confirm" }).click();
+  await passwordDialog().getByRole("alert").getByText("That password isn't right. Try again.").waitFor();
+  assert.equal(await passwordDialog().getByLabel("Your password").inputValue(), "", "the wrong password is cleared");
+  await shot(page, "confirm your password wrong password");
+
+  // The right one: the key is then added without another click.
+  await confirmPassword();
   await dialogDone();
   await page.locator(".item-title", { hasText: "YubiKey" }).waitFor();
   assert.equal((await keys.credentials("yubikey")).length, 1, "the YubiKey holds one credential");
+  assert.equal(await deviceItems().count(), 2);
+});
 
+step(KEYS, [SUDO_KEY], async () => {
+  // The password was confirmed a moment ago: for five minutes this session is not asked again.
+  const register = registerKey();
   await keys.only("laptop");
   await register.click();
   await dialog().getByRole("textbox", { name: /^Name/ }).fill("Laptop passkey");
@@ -278,10 +370,27 @@ step("sign in with each security key in turn", [KEYS], async () => {
 });
 
 step(REGEN, [APP], async () => {
+  // A fresh session (a sign-in is no recent password check), so the page has to ask.
+  await signIn();
+  await chooseMethod("Enter a code from your authenticator app");
+  await page.getByLabel("6-digit code").fill(await me.app.code());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expectHeading("Sign-in & security");
+
   await page.getByRole("button", { name: "Regenerate" }).click();
-  await dialog().getByRole("heading", { name: "Generate new recovery codes?" }).waitFor();
+  const question = namedDialog("Generate new recovery codes?");
+  await question.waitFor();
   await shot(page, "regenerate confirmation");
-  await dialog().getByRole("button", { name: "Generate new codes" }).click();
+  await question.getByRole("button", { name: "Generate new codes" }).click();
+  await passwordDialog().waitFor();
+  await shot(page, "regenerate asks for the password");
+  // Cancel: the codes stay as they were, and an old one still signs in.
+  await cancelPassword(question);
+  assert.match(await page.getByTestId("codes-remaining").textContent(), /^10 of 10/);
+  assert.ok(await recoveryCodeSignsIn(me, me.codes.shift()), "after Cancel an old recovery code still works");
+
+  await question.getByRole("button", { name: "Generate new codes" }).click();
+  await confirmPassword();
   await dialog().getByRole("heading", { name: "Your new recovery codes" }).waitFor();
   me.oldCodes = me.codes;
   me.codes = await readCodes(dialog());
@@ -327,7 +436,8 @@ step("security activity reads as sentences", [REGEN], async () => {
   const more = activity.getByRole("button", { name: /^Show all \d+ events$/ });
   if (await more.isVisible()) await more.click();
   await activity.getByText("You generated new recovery codes.").first().waitFor();
-  await activity.getByText("A recovery code was used to sign in.").waitFor();
+  // Twice: the old code tried through the API after Cancel, then a new one at sign-in.
+  await activity.getByText("A recovery code was used to sign in.").nth(1).waitFor();
   if (passed.has(REMOVE_KEY)) await activity.getByText("You removed").first().waitFor();
   if (passed.has(RENAME)) await activity.getByText("You renamed").first().waitFor();
   const text = await activity.textContent();
@@ -446,10 +556,12 @@ async function keepFirstCodes(who) {
  * In the open "Add a push device" dialog: asks for the QR code, reads the registration link
  * shown beside it, enrolls a real push-agent with it, and waits until the page notices.
  */
-async function enrollPushAgent(who, { name, where }) {
+async function enrollPushAgent(who, { name, where, password }) {
   await dialog().getByRole("heading", { name: "Add a push device" }).waitFor();
   if (name) await dialog().getByRole("textbox", { name: /^Name/ }).fill(name);
   await dialog().getByRole("button", { name: "Show QR code" }).click();
+  // Beside an existing device the registration starts only after a password check.
+  if (password === "before") await confirmPassword(who.password);
   await dialog().getByRole("img", { name: "QR code for the Latchkey push app" }).waitFor();
   await dialog().getByRole("status").getByText("Waiting for your device to finish").waitFor();
   await dialog().getByText(/^The code expires in \d+:\d\d\.$/).waitFor();
@@ -462,6 +574,13 @@ async function enrollPushAgent(who, { name, where }) {
 
   who.agent = await PushAgent.enroll(uri, { label: where });
   assert.ok(who.agent.deviceId, "the agent printed its device id");
+  if (password === "after") {
+    // A first push device: the page then replaces the codes it never saw, which needs a
+    // password check (the session's sign-in does not count).
+    await namedDialog("Add a push device").waitFor({ state: "detached" });
+    await confirmPassword(who.password);
+    return;
+  }
   await dialogDone(); // the dialog polls the device list and closes once the device is there
 }
 
@@ -488,7 +607,7 @@ step(PUSH_ENROLL, [AGENT], async () => {
 
   const pushRow = page.locator(".methods li", { hasText: "Push notification" });
   await pushRow.getByRole("button", { name: "Register" }).click();
-  await enrollPushAgent(approver, { name: "Test phone", where: "settings" });
+  await enrollPushAgent(approver, { name: "Test phone", where: "settings", password: "before" });
   const device = deviceItems().filter({ hasText: "Test phone" });
   await device.waitFor();
   await device.getByText("Never used").waitFor();
@@ -521,7 +640,7 @@ step(PUSH_APPROVE, [PUSH_ENROLL], async () => {
 step(PUSH_SETUP, [AGENT], async () => {
   await signUp(denier);
   await page.locator(".choice", { hasText: "Push notification" }).getByRole("button", { name: "Set up" }).click();
-  await enrollPushAgent(denier, { where: "setup" });
+  await enrollPushAgent(denier, { where: "setup", password: "after" });
   await expectHeading("Save your recovery codes");
   await shot(page, "recovery codes after push setup");
   await keepFirstCodes(denier);

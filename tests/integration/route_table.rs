@@ -163,7 +163,21 @@ fn the_sam_template_routes_and_permissions_match_the_table() {
             .chain(route.sns.iter().map(|a| format!("sns:{a}")))
             .collect();
         assert_eq!(granted, needed, "IAM actions of {}", route.function);
+        // Only the functions that derive keys may read the master secret.
+        assert_eq!(
+            permissions[route.function].contains("secretsmanager:GetSecretValue"),
+            route.keys,
+            "secretsmanager:GetSecretValue of {} (keys: {})",
+            route.function,
+            route.keys
+        );
     }
+    // And no function outside the table reads it either.
+    assert_eq!(
+        permissions.len(),
+        ROUTES.len(),
+        "the template's functions are the table's"
+    );
 }
 
 #[test]

@@ -57,17 +57,41 @@ pub struct OneCallAtATime {
     gate: tokio::sync::Mutex<()>,
 }
 
+/// moto accepts keys of any length, but DynamoDB refuses a partition key over 2048 bytes or
+/// a sort key over 1024 bytes (UTF-8) with a ValidationException, which the adapter maps to
+/// `StoreError::Unavailable` (a 503). The wrapper refuses such keys itself, as DynamoDB
+/// would, without calling moto: input that reaches the store unchecked fails here as it
+/// would in production.
+fn beyond_dynamodb_key_limits(pk: &str, sk: &str) -> bool {
+    pk.len() > 2048 || sk.len() > 1024
+}
+
 #[async_trait::async_trait]
 impl Store for OneCallAtATime {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        if beyond_dynamodb_key_limits(&key.pk, &key.sk) {
+            return Err(StoreError::Unavailable);
+        }
         let _turn = self.gate.lock().await;
         self.inner.get(key).await
     }
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys
+            .iter()
+            .any(|k| beyond_dynamodb_key_limits(&k.pk, &k.sk))
+        {
+            return Err(StoreError::Unavailable);
+        }
         let _turn = self.gate.lock().await;
         self.inner.get_many(keys).await
     }
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes
+            .iter()
+            .any(|w| beyond_dynamodb_key_limits(&w.key().pk, &w.key().sk))
+        {
+            return Err(StoreError::Unavailable);
+        }
         let _turn = self.gate.lock().await;
         self.inner.write(writes).await
     }
@@ -77,6 +101,9 @@ impl Store for OneCallAtATime {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        if beyond_dynamodb_key_limits(pk, prefix) {
+            return Err(StoreError::Unavailable);
+        }
         let _turn = self.gate.lock().await;
         self.inner.query_desc(pk, prefix, limit).await
     }

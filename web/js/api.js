@@ -1,4 +1,8 @@
 // The HTTP client for the Latchkey API (shared/API.md). Session token lives in sessionStorage only.
+// An action that answers 403 reauthentication_required asks for the password ("Confirm your
+// password", reauth.js), re-authenticates the session and is sent once more, here, for all.
+
+import { confirmPassword } from "./reauth.js";
 
 const SESSION_KEY = "latchkey.session";
 
@@ -50,6 +54,11 @@ export function setScope(scope) {
   if (s) setSession({ ...s, scope });
 }
 
+/** The person closed the "Confirm your password" dialog: the action did not happen. */
+export function isCancelled(error) {
+  return !!error && error.code === "reauthentication_cancelled";
+}
+
 export function clearSession() {
   sessionStorage.removeItem(SESSION_KEY);
 }
@@ -73,8 +82,27 @@ function parseRetryAfter(value) {
 /**
  * request("POST", "/v1/login", {..}) → parsed JSON (or null for 204).
  * Throws ApiError for any non-2xx answer, and for network failures (status 0, code "network").
+ * A 403 reauthentication_required opens the password dialog, then the same request is sent
+ * once more; when the person cancels it, this throws ApiError code "reauthentication_cancelled"
+ * (errors.js gives it no sentence: nothing happened, nothing to say).
  */
 export async function request(method, path, body, { auth = true } = {}) {
+  try {
+    return await send(method, path, body, auth);
+  } catch (e) {
+    if (!(auth && e.status === 403 && e.code === "reauthentication_required")) throw e;
+    const confirmed = await confirmPassword(reauthenticate);
+    if (!confirmed) throw new ApiError(403, "reauthentication_cancelled", "", null);
+    return send(method, path, body, auth); // once: a second 403 is the caller's to show
+  }
+}
+
+// The password goes into this one request body and nowhere else.
+function reauthenticate(password) {
+  return send("POST", "/v1/session/reauthenticate", { password }, true);
+}
+
+async function send(method, path, body, auth) {
   const headers = { Accept: "application/json" };
   const session = auth ? getSession() : null;
   if (auth && session) headers.Authorization = `Bearer ${session.token}`;
@@ -125,7 +153,7 @@ export const api = {
   events: () => request("GET", "/v1/mfa/events"),
   renameDevice: (id, name) => request("PATCH", `/v1/mfa/devices/${encodeURIComponent(id)}`, { name }),
   removeDevice: (id, password) => request("DELETE", `/v1/mfa/devices/${encodeURIComponent(id)}`, { password }),
-  regenerateCodes: () => request("POST", "/v1/mfa/recovery-codes"),
+  regenerateCodes: () => request("POST", "/v1/mfa/recovery-codes", {}),
   setMfaEnabled: (mfa_enabled, password) => request("PUT", "/v1/mfa/settings", { mfa_enabled, password }),
   totpStart: (name) => request("POST", "/v1/mfa/totp", name ? { name } : {}),
   totpConfirm: (registration_id, code, name) => request("POST", "/v1/mfa/totp/confirm", name ? { registration_id, code, name } : { registration_id, code }),

@@ -1,6 +1,6 @@
 // Sign up, sign in, the second step, the setup-required step and the first recovery codes.
 
-import { api, setSession, setScope, clearSession } from "./api.js";
+import { api, setSession, setScope, clearSession, isCancelled } from "./api.js";
 import { errorMessage } from "./errors.js";
 import { h, icon, field, errorBox, busy, mmss, toast } from "./ui.js";
 import { METHODS } from "./methods.js";
@@ -389,6 +389,12 @@ export async function renderSetup(ctx, root) {
         return;
       }
     } catch (e) {
+      if (isCancelled(e)) {
+        // The password dialog for the fresh codes was closed: the device is there all the same.
+        ctx.flash("Your device was added. Its recovery codes weren't shown, so generate a new set under “Recovery codes” before you need one.", "warn");
+        ctx.navigate("settings");
+        return;
+      }
       err.set(errorMessage(e));
       return;
     }

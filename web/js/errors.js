@@ -19,6 +19,9 @@ const friendly = {
   invalid_signature: () => "Your security key's answer couldn't be verified. Try again or use another method.",
   unauthenticated: () => "Your session has ended. Sign in again.",
   mfa_setup_required: () => "Add a second sign-in step before changing other settings.",
+  reauthentication_required: () => "Confirm your password to make this change, then try again.",
+  // The person cancelled the password dialog: nothing happened, so there is nothing to say.
+  reauthentication_cancelled: () => "",
   forbidden: () => "You aren't allowed to do that.",
   not_found: (e, ctx) => ctx === "device" ? "That device no longer exists. The list has been refreshed." : "That item wasn't found.",
   username_taken: () => "That username is taken. Choose another one.",

@@ -1,7 +1,7 @@
 // Registration dialogs for the three device types. Used by the setup page and by settings.
 // Each resolves through onDone({device, recovery_codes?}) once the device exists.
 
-import { api } from "./api.js";
+import { api, isCancelled } from "./api.js";
 import { errorMessage } from "./errors.js";
 import { h, icon, field, errorBox, busy, openDialog, copyText, mmss } from "./ui.js";
 import { createCredential, supported as webauthnSupported } from "./webauthn.js";
@@ -53,6 +53,7 @@ export function registerTotp({ onDone }) {
     try {
       reg = await api.totpStart();
     } catch (e) {
+      if (isCancelled(e)) { origClose(); return; } // the password was not confirmed: nothing to set up
       err.set(errorMessage(e));
       content.replaceChildren(err.el, h("div", { class: "actions end" },
         h("button", { type: "button", class: "btn btn-secondary", onclick: origClose }, "Close")));
@@ -290,7 +291,9 @@ export function startRegistration(type, opts) {
 /**
  * A push device enrolls through the app, so when it is the first device the recovery codes made
  * for it never reach this page. Returns a fresh set to show (the unseen ones are replaced) when
- * there are none, or when they were made during this enrollment; else null.
+ * there are none, or when they were made during this enrollment; else null. Regenerating
+ * needs a re-authenticated session, so this may ask for the password (api.js); when that is
+ * cancelled it throws the "reauthentication_cancelled" ApiError and the caller says what to do.
  */
 export async function codesAfterPushEnroll(res) {
   if (!res || !res.push) return null;

@@ -1,6 +1,6 @@
 // Authentication settings: devices, recovery codes, adding methods, MFA on/off, activity.
 
-import { api } from "./api.js";
+import { api, isCancelled } from "./api.js";
 import { errorMessage } from "./errors.js";
 import { h, icon, field, errorBox, busy, openDialog, toast, formatDate, relativeTime, timeEl } from "./ui.js";
 import { METHODS, methodLabel, methodIcon } from "./methods.js";
@@ -213,6 +213,11 @@ function methodsCard(ctx, mfa, refresh) {
         const fresh = await codesAfterPushEnroll(res);
         if (fresh) codes = { codes: fresh.codes, generated_at: fresh.generated_at };
       } catch (e) {
+        if (isCancelled(e)) {
+          ctx.flash("Your device was added. Its recovery codes weren't shown, so generate a new set under “Recovery codes” before you need one.", "warn");
+          refresh();
+          return;
+        }
         toast(errorMessage(e));
       }
     }
