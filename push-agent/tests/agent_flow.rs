@@ -1,5 +1,6 @@
 //! The agent in-process against a fake Latchkey server: enrollment, SNS deliveries,
 //! the control channel and signed answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

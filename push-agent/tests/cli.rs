@@ -1,4 +1,5 @@
 //! The real binary, driven as the workspace's end-to-end tests will drive it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

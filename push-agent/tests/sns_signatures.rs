@@ -1,4 +1,5 @@
 //! SNS signature verification against a test certificate (see fixtures/make-sns-fixtures.py).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -12,6 +12,7 @@
 //! perf load --url URL [--concurrency N] [--seconds S] [--password P]
 //!                                     password logins per second through a running server
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 #[allow(dead_code)] // the integration tests' soft authenticator; the bench uses part of it
 #[path = "../integration/webauthn/authenticator.rs"]

@@ -118,6 +118,27 @@ async fn a_missing_or_malformed_master_secret_stops_the_start() {
     }
 }
 
+/// A function whose route derives no key never asks Secrets Manager (its role may not), so
+/// even a secret that does not exist does not stop it; one that derives keys stops at start.
+#[tokio::test]
+async fn only_functions_that_derive_keys_read_the_master_secret() {
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf";
+    for route in latchkey::ROUTES {
+        let config = config_with(&[("LATCHKEY_MASTER_SECRET_ARN", missing)]);
+        let app = App::for_route(config, route).await;
+        if route.keys {
+            assert!(
+                matches!(app, Err(Error::Unavailable)),
+                "{} derives keys",
+                route.function
+            );
+        } else {
+            let app = app.unwrap_or_else(|e| panic!("{}: {e:?}", route.function));
+            assert!(app.keys().is_err(), "{}", route.function);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Helpers
 
@@ -136,7 +157,7 @@ async fn admin_events(env: &TestEnv, username: &str) -> Vec<(String, Option<Stri
 }
 
 /// Starts a push registration with `token` and returns (registration id, secret).
-async fn start_push(env: &TestEnv, token: &str) -> (String, String) {
+pub async fn start_push(env: &TestEnv, token: &str) -> (String, String) {
     let start = env
         .post_auth("/v1/mfa/push", token, json!({ "password": PASSWORD }))
         .await
@@ -146,7 +167,7 @@ async fn start_push(env: &TestEnv, token: &str) -> (String, String) {
 }
 
 /// Enrolls a push device as the agent would (moto subscribes any http endpoint at once).
-async fn enroll_push(
+pub async fn enroll_push(
     env: &TestEnv,
     registration_id: &str,
     secret: &str,
@@ -172,7 +193,7 @@ async fn enroll_push(
     .await
 }
 
-async fn topic_subscriptions(env: &TestEnv) -> usize {
+pub async fn topic_subscriptions(env: &TestEnv) -> usize {
     aws_sdk_sns::Client::new(&env.sdk)
         .list_subscriptions_by_topic()
         .topic_arn(&env.topic_arn)

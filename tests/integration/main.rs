@@ -3,6 +3,7 @@
 //! through the real AWS SDK), with a clock the test controls.
 //!
 //! Needs `LATCHKEY_TEST_AWS_ENDPOINT` (moto's URL); `./scripts/test` starts moto and sets it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod accounts;
 mod admin;

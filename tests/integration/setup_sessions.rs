@@ -11,13 +11,13 @@
 #[path = "webauthn/authenticator.rs"]
 mod authenticator;
 
+use crate::admin::{enroll_push, start_push, topic_subscriptions};
 use crate::settings::{code_for, mfa_token, now_secs, register_totp, user_with_totp};
 use crate::support::{Response, TestEnv, PASSWORD};
 use authenticator::SoftAuthenticator;
 use latchkey::ops::admin;
 use latchkey::ops::session::token_hash;
 use latchkey::records::{self, Session, SessionIndex};
-use push_agent::crypto::{enroll_message, system_random, DeviceKey};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -140,50 +140,6 @@ async fn confirm_totp(
         }),
     )
     .await
-}
-
-/// Starts a push registration with `token`; returns (registration id, secret).
-async fn start_push(env: &TestEnv, token: &str) -> (String, String) {
-    let start = env
-        .post_auth("/v1/mfa/push", token, json!({ "password": PASSWORD }))
-        .await
-        .expect(200);
-    let reg = push_agent::uri::parse(start.body["registration_uri"].as_str().unwrap()).unwrap();
-    (reg.registration_id.clone(), reg.secret.expose().to_owned())
-}
-
-/// Enrolls a push device as the agent would (moto subscribes any http endpoint at once).
-async fn enroll_push(env: &TestEnv, registration_id: &str, secret: &str) -> Response {
-    let key = DeviceKey::generate(&system_random()).unwrap();
-    let public_key = key.public_key_b64();
-    let signature = key
-        .sign(
-            &system_random(),
-            enroll_message(registration_id, &public_key).as_bytes(),
-        )
-        .unwrap();
-    env.post(
-        "/v1/push/enroll",
-        json!({
-            "registration_id": registration_id,
-            "secret": secret,
-            "public_key": public_key,
-            "endpoint": "http://127.0.0.1:9/",
-            "signature": signature,
-        }),
-    )
-    .await
-}
-
-async fn topic_subscriptions(env: &TestEnv) -> usize {
-    aws_sdk_sns::Client::new(&env.sdk)
-        .list_subscriptions_by_topic()
-        .topic_arn(&env.topic_arn)
-        .send()
-        .await
-        .unwrap()
-        .subscriptions()
-        .len()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -107,14 +107,7 @@ async fn a_password_in_the_body_of_the_change_itself_works_once_checked() {
         .filter(|e| e["type"] == "login_failed")
         .count();
     assert_eq!(failed, 3);
-    let profile = latchkey::records::load::<latchkey::records::Profile>(
-        env.app.store.as_ref(),
-        &latchkey::records::profile_key("sudo-inline"),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(profile.value.failed_attempts, 3);
+    assert_eq!(failed_attempts(&env, "sudo-inline").await, 3);
 }
 
 #[tokio::test]
@@ -208,12 +201,17 @@ async fn reauthenticate_refuses_bad_bodies_without_counting() {
     )
     .await
     .expect_error(401, "unauthenticated");
-    let profile = latchkey::records::load::<latchkey::records::Profile>(
+    assert_eq!(failed_attempts(&env, "sudo-body").await, 0);
+}
+
+async fn failed_attempts(env: &TestEnv, username: &str) -> u32 {
+    latchkey::records::load::<latchkey::records::Profile>(
         env.app.store.as_ref(),
-        &latchkey::records::profile_key("sudo-body"),
+        &latchkey::records::profile_key(username),
     )
     .await
     .unwrap()
-    .unwrap();
-    assert_eq!(profile.value.failed_attempts, 0);
+    .unwrap()
+    .value
+    .failed_attempts
 }
