@@ -21,7 +21,7 @@ END = "<!-- bench:end -->"
 # An explained row says "over, why:" instead of FAIL; it is not hidden: value, budget and
 # ratio are printed as for any other row.
 ROUND_TRIP_WHY = {
-    "get-mfa": "the token does not name the user (API.md): session, then profile",
+    "get-mfa": "the token does not name the user (docs/openapi.yaml, bearerAuth): session, then profile",
 }
 ROUND_TRIP_GOALS = [
     ("login", "password, MFA required", 1, 1),

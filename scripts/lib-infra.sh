@@ -56,7 +56,7 @@ infra_venv() {
 }
 
 # The Lambda binaries, in template order: the template is the deployable list, and
-# check-infra ties it to the route table.
+# tests/integration/route_table.rs ties it to the route table.
 infra_function_names() {
     [[ -f $LATCHKEY_TEMPLATE ]] || die "missing $LATCHKEY_TEMPLATE"
     sed -n 's/^ *Binary: *\([a-z0-9-][a-z0-9-]*\) *$/\1/p' "$LATCHKEY_TEMPLATE"

@@ -18,7 +18,7 @@ pub fn main(operation: Operation) -> Result<(), Error> {
 }
 
 async fn serve(operation: Operation) -> Result<(), Error> {
-    let app = App::for_route(Config::from_env()?, operation.route()).await?;
+    let app = App::for_function(Config::from_env()?, operation.route().needs()).await?;
     let app = &app;
     lambda_http::run(service_fn(move |request| async move {
         Ok::<_, Error>(latchkey::handle(app, operation, request).await)

@@ -1,26 +1,13 @@
-//! Device key, server key and the exact byte strings both sides sign.
-//!
-//! The signed strings are part of the wire contract (API.md, "Push protocol"): any
-//! change here breaks every enrolled device, so they live in one place and are
-//! tested against ring's verifier.
+//! Device key and server key. The exact strings they sign and verify are the wire
+//! crate's (`latchkey-wire`, shared with the server), re-exported here; the tests below
+//! check signatures over them with ring's verifier.
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
-use base64::engine::DecodePaddingMode;
-use base64::{alphabet, Engine as _};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
 
 use crate::error::{Error, Result};
 
-const ENROLL_CONTEXT: &str = "latchkey-enroll-v1";
-const ANSWER_CONTEXT: &str = "latchkey-push-v1";
-
-/// Accepts base64url with or without padding: the contract says "no padding", but
-/// refusing a padded key from an otherwise correct server would help nobody.
-const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+pub use latchkey_wire::{answer_message, enroll_message, Decision};
 
 /// The one place the agent creates ring's system randomness (the workspace's clippy
 /// rule). ring's `SecureRandom` is sealed, so this is the only implementation anyway;
@@ -30,48 +17,14 @@ pub fn system_random() -> SystemRandom {
     SystemRandom::new()
 }
 
+/// base64url without padding.
 pub fn b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    latchkey_wire::base64url::encode(bytes)
 }
 
+/// base64url, padded or not.
 pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
-    B64URL_LENIENT.decode(text).ok()
-}
-
-/// The answer a device gives to a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Approve,
-    Deny,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Deny => "deny",
-        }
-    }
-}
-
-/// `latchkey-enroll-v1\n{registration_id}\n{public_key}`
-pub fn enroll_message(registration_id: &str, public_key_b64: &str) -> String {
-    format!("{ENROLL_CONTEXT}\n{registration_id}\n{public_key_b64}")
-}
-
-/// `latchkey-push-v1\n{push_id}\n{challenge}\n{decision}\n{number or empty}`
-pub fn answer_message(
-    push_id: &str,
-    challenge: &str,
-    decision: Decision,
-    number: Option<&str>,
-) -> String {
-    format!(
-        "{ANSWER_CONTEXT}\n{push_id}\n{challenge}\n{}\n{}",
-        decision.as_str(),
-        number.unwrap_or("")
-    )
+    latchkey_wire::base64url::decode(text)
 }
 
 /// The device's P-256 signing key. Debug is redacted so the key cannot leak

@@ -1,40 +1,19 @@
-//! Login push messages as the server signs them (API.md, "Push protocol").
+//! Login pushes as the server signs them (docs/openapi.yaml, `PushMessage`), read with
+//! the wire crate (`latchkey_wire`, the server's own types) and then checked for this
+//! device.
 //!
 //! Everything in a push is trusted only after the server's Ed25519 signature over the
 //! exact payload bytes checks out; SNS' own signature says nothing about who published
 //! to the topic. The order of checks matters: nothing inside the payload is parsed
 //! before the signature verifies.
 
+use latchkey_wire::{Payload, PayloadError, SignedEnvelope};
 use reqwest::Url;
-use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::crypto::verify_server_signature;
 use crate::uri::check_transport;
-
-/// The SNS `Message` of a login push.
-#[derive(Deserialize)]
-struct SignedMessage {
-    payload: String,
-    signature: String,
-}
-
-#[derive(Deserialize)]
-struct RawPayload {
-    #[serde(rename = "type")]
-    kind: String,
-    push_id: String,
-    challenge: String,
-    device_id: String,
-    username: String,
-    issuer: String,
-    ip: String,
-    user_agent: String,
-    created_at: String,
-    expires_at: String,
-    respond_url: String,
-}
 
 /// A login push whose signature, version, device and expiry have been checked.
 #[derive(Clone)]
@@ -87,6 +66,17 @@ pub enum DropReason {
     BadRespondUrl(String),
 }
 
+impl From<PayloadError> for DropReason {
+    fn from(error: PayloadError) -> Self {
+        match error {
+            PayloadError::NotAnEnvelope => DropReason::NotAnEnvelope,
+            PayloadError::Malformed(why) => DropReason::Malformed(why),
+            PayloadError::UnsupportedVersion(v) => DropReason::UnsupportedVersion(v),
+            PayloadError::UnsupportedType(kind) => DropReason::UnsupportedType(kind),
+        }
+    }
+}
+
 /// Checks a push `Message` (the SNS Message field, as text) for this device at `now`.
 pub fn verify(
     message: &str,
@@ -94,25 +84,16 @@ pub fn verify(
     device_id: &str,
     now: OffsetDateTime,
 ) -> Result<LoginPush, DropReason> {
-    let signed: SignedMessage =
-        serde_json::from_str(message).map_err(|_| DropReason::NotAnEnvelope)?;
+    let signed = SignedEnvelope::parse(message)?;
     if !verify_server_signature(server_key, signed.payload.as_bytes(), &signed.signature) {
         return Err(DropReason::BadSignature);
     }
 
-    // Version first, on a loose parse: a later version may change any other field.
-    let value: serde_json::Value = serde_json::from_str(&signed.payload)
-        .map_err(|_| DropReason::Malformed("not JSON".to_owned()))?;
-    match value.get("v") {
-        Some(v) if v.as_u64() == Some(1) => {}
-        Some(v) => return Err(DropReason::UnsupportedVersion(v.to_string())),
-        None => return Err(DropReason::Malformed("v is missing".to_owned())),
-    }
-    let raw: RawPayload =
-        serde_json::from_value(value).map_err(|e| DropReason::Malformed(field_error(&e)))?;
-    if raw.kind != "login" {
-        return Err(DropReason::UnsupportedType(raw.kind));
-    }
+    let raw = match Payload::parse(&signed.payload)? {
+        Payload::Login(push) => push,
+        // Security notices are not shown yet: dropped like any other unknown type.
+        other => return Err(DropReason::UnsupportedType(other.kind().to_owned())),
+    };
     if raw.device_id != device_id {
         return Err(DropReason::ForeignDevice);
     }
@@ -145,17 +126,6 @@ pub fn verify(
     })
 }
 
-/// serde's messages can quote the offending value; keep only the field part.
-fn field_error(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.find("field `") {
-        Some(start) => text[start..]
-            .split_once(" at line")
-            .map_or(text[start..].to_owned(), |(head, _)| head.to_owned()),
-        None => "wrong field types".to_owned(),
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -178,8 +148,9 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn sign_message(key: &Ed25519KeyPair, payload: &str) -> String {
-        serde_json::json!({"payload": payload, "signature": b64url(key.sign(payload.as_bytes()).as_ref())})
-            .to_string()
+        SignedEnvelope::new(payload.to_owned(), key.sign(payload.as_bytes()).as_ref())
+            .to_json()
+            .unwrap()
     }
 
     const NOW: OffsetDateTime = datetime!(2026-11-28 10:00:30 UTC);
@@ -199,6 +170,62 @@ pub(crate) mod tests {
         assert_eq!(push.username, "alice");
         assert_eq!(push.expires_at, datetime!(2026-11-28 10:02:00 UTC));
         assert!(!format!("{push:?}").contains(&push.challenge));
+    }
+
+    #[test]
+    fn reads_what_the_server_builds_and_drops_notices() {
+        let key = server_key();
+        let pk = key.public_key().as_ref().to_vec();
+        let built = latchkey_wire::LoginPush {
+            push_id: "push_2".to_owned(),
+            challenge: b64url(&[9u8; 32]),
+            device_id: "dev_1".to_owned(),
+            username: "alice".to_owned(),
+            issuer: "Latchkey".to_owned(),
+            ip: "203.0.113.9".to_owned(),
+            user_agent: "Firefox/140".to_owned(),
+            created_at: "2026-11-28T10:00:00Z".to_owned(),
+            expires_at: "2026-11-28T10:02:00Z".to_owned(),
+            respond_url: "https://mfa.example.com/v1/push/respond".to_owned(),
+        };
+        let push = verify(
+            &sign_message(&key, &built.to_json().unwrap()),
+            &pk,
+            "dev_1",
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(push.push_id, built.push_id);
+        assert_eq!(push.challenge, built.challenge);
+        assert_eq!(push.created_at, Some(datetime!(2026-11-28 10:00:00 UTC)));
+        assert_eq!(
+            push.respond_url.as_str(),
+            "https://mfa.example.com/v1/push/respond"
+        );
+
+        let notice = latchkey_wire::Notice {
+            notice_id: "ntc_1".to_owned(),
+            device_id: "dev_1".to_owned(),
+            username: "alice".to_owned(),
+            issuer: "Latchkey".to_owned(),
+            event: "device_added".to_owned(),
+            device_name: None,
+            ip: "203.0.113.9".to_owned(),
+            user_agent: "Firefox/140".to_owned(),
+            created_at: "2026-11-28T10:00:00Z".to_owned(),
+            expires_at: "2026-12-05T10:00:00Z".to_owned(),
+            report_url: "https://mfa.example.com/v1/push/report".to_owned(),
+        };
+        assert_eq!(
+            verify(
+                &sign_message(&key, &notice.to_json().unwrap()),
+                &pk,
+                "dev_1",
+                NOW
+            )
+            .unwrap_err(),
+            DropReason::UnsupportedType("notice".to_owned())
+        );
     }
 
     #[test]

@@ -1,29 +1,13 @@
-//! The `latchkey-push://enroll?...` registration URI.
+//! The `latchkey-push://enroll?...` registration URI, as the agent uses it: the wire
+//! crate reads it (`latchkey_wire::RegistrationUri`, the server's own builder's
+//! counterpart), and the agent then judges the `api` URL by its transport rule.
 
+use latchkey_wire::RegistrationUri;
 use reqwest::Url;
 
-use crate::crypto::b64url_decode;
 use crate::error::{Error, Result};
 
-pub const SCHEME: &str = "latchkey-push";
-const MAX_FIELD: usize = 512;
-
-/// The one-time enrollment secret. Debug is redacted; it is only ever sent to the
-/// enrollment endpoint.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use latchkey_wire::{Secret, SCHEME};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollmentUri {
@@ -80,62 +64,23 @@ pub fn is_loopback_url(url: &Url) -> bool {
     }
 }
 
-fn text_field(name: &str, value: String) -> Result<String> {
-    if value.is_empty() {
-        return Err(Error::InvalidUri(format!("{name} is empty")));
-    }
-    if value.len() > MAX_FIELD {
-        return Err(Error::InvalidUri(format!("{name} is too long")));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::InvalidUri(format!(
-            "{name} contains control characters"
-        )));
-    }
-    Ok(value)
+pub fn parse(text: &str) -> Result<EnrollmentUri> {
+    let uri = RegistrationUri::parse(text).map_err(|e| Error::InvalidUri(e.to_string()))?;
+    Ok(EnrollmentUri {
+        api: api_base(&uri.api)?,
+        registration_id: uri.registration_id,
+        secret: uri.secret,
+        username: uri.username,
+        issuer: uri.issuer,
+        server_key: uri.server_key,
+    })
 }
 
-pub fn parse(text: &str) -> Result<EnrollmentUri> {
-    let text = text.trim();
-    let url = Url::parse(text).map_err(|e| Error::InvalidUri(format!("not a URI ({e})")))?;
-    if url.scheme() != SCHEME {
-        return Err(Error::InvalidUri(format!("scheme must be {SCHEME}")));
-    }
-    if url.host_str() != Some("enroll") || !matches!(url.path(), "" | "/") {
-        return Err(Error::InvalidUri(
-            "must start with latchkey-push://enroll?".to_owned(),
-        ));
-    }
-    if url.port().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::InvalidUri(
-            "must not carry a port or credentials".to_owned(),
-        ));
-    }
-
-    let (mut api, mut rid, mut secret, mut user, mut issuer, mut server_key) =
-        (None, None, None, None, None, None);
-    for (key, value) in url.query_pairs() {
-        let slot = match key.as_ref() {
-            "api" => &mut api,
-            "rid" => &mut rid,
-            "secret" => &mut secret,
-            "user" => &mut user,
-            "issuer" => &mut issuer,
-            "server_key" => &mut server_key,
-            // Later versions may add parameters; the ones we know are all we need.
-            _ => continue,
-        };
-        if slot.replace(value.into_owned()).is_some() {
-            // Two different values for one field would make us sign one thing and
-            // show another: refuse rather than pick.
-            return Err(Error::InvalidUri(format!("{key} appears more than once")));
-        }
-    }
-    let missing = |name: &str| Error::InvalidUri(format!("{name} is missing"));
-
-    let api_text = text_field("api", api.ok_or_else(|| missing("api"))?)?;
-    let mut api = Url::parse(&api_text)
-        .map_err(|_| Error::InvalidUri("api is not an absolute URL".to_owned()))?;
+/// The `api` parameter: an absolute URL the agent may talk to, without query or
+/// fragment; its path loses any trailing slash.
+fn api_base(text: &str) -> Result<Url> {
+    let mut api =
+        Url::parse(text).map_err(|_| Error::InvalidUri("api is not an absolute URL".to_owned()))?;
     if api.host_str().is_none_or(str::is_empty) {
         return Err(Error::InvalidUri("api has no host".to_owned()));
     }
@@ -147,35 +92,7 @@ pub fn parse(text: &str) -> Result<EnrollmentUri> {
     check_transport(&api).map_err(|e| Error::InvalidUri(format!("api {e}")))?;
     let trimmed = api.path().trim_end_matches('/').to_owned();
     api.set_path(&trimmed);
-
-    let registration_id = text_field("rid", rid.ok_or_else(|| missing("rid"))?)?;
-
-    let secret = text_field("secret", secret.ok_or_else(|| missing("secret"))?)?;
-    if b64url_decode(&secret).is_none_or(|b| b.is_empty()) {
-        return Err(Error::InvalidUri("secret is not base64url".to_owned()));
-    }
-
-    let username = text_field("user", user.ok_or_else(|| missing("user"))?)?;
-    let issuer = text_field("issuer", issuer.ok_or_else(|| missing("issuer"))?)?;
-
-    let key_text = text_field(
-        "server_key",
-        server_key.ok_or_else(|| missing("server_key"))?,
-    )?;
-    let server_key: [u8; 32] = b64url_decode(&key_text)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            Error::InvalidUri("server_key is not a base64url Ed25519 public key".to_owned())
-        })?;
-
-    Ok(EnrollmentUri {
-        api,
-        registration_id,
-        secret: Secret(secret),
-        username,
-        issuer,
-        server_key,
-    })
+    Ok(api)
 }
 
 #[cfg(test)]
@@ -230,37 +147,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_the_server_builds() {
+        let built = RegistrationUri {
+            api: "https://mfa.example.com/prod".to_owned(),
+            registration_id: "reg_01".to_owned(),
+            secret: Secret::new("c2VjcmV0LXNlY3JldA"),
+            username: "alice+tag@example.com".to_owned(),
+            issuer: "ACME & Sons".to_owned(),
+            server_key: [7u8; 32],
+        };
+        let parsed = parse(&built.to_uri()).unwrap();
+        assert_eq!(
+            parsed.enroll_url().unwrap().as_str(),
+            "https://mfa.example.com/prod/v1/push/enroll"
+        );
+        assert_eq!(parsed.registration_id, built.registration_id);
+        assert_eq!(parsed.secret, built.secret);
+        assert_eq!(parsed.username, built.username);
+        assert_eq!(parsed.issuer, built.issuer);
+        assert_eq!(parsed.server_key, built.server_key);
+    }
+
+    #[test]
     fn refuses_malformed_uris() {
         let good = uri("http://127.0.0.1:8080");
         let cases = [
+            // The wire crate's checks (its own tests have the full list)...
             ("not a uri", "not a URI".to_owned()),
             ("scheme", good.replace("latchkey-push://", "https://")),
-            ("host", good.replace("//enroll?", "//register?")),
             ("missing rid", good.replace("rid=reg_01&", "")),
-            (
-                "missing secret",
-                good.replace("secret=c2VjcmV0LXNlY3JldA&", ""),
-            ),
-            (
-                "empty user",
-                good.replace("user=alice%40example.com", "user="),
-            ),
             ("duplicate rid", format!("{good}&rid=other")),
             ("short key", good.replace(&key(), &b64url(&[7u8; 31]))),
-            ("bad key", good.replace(&key(), "!!!")),
-            (
-                "bad secret",
-                good.replace("c2VjcmV0LXNlY3JldA", "not/base64+"),
-            ),
+            // ...and the agent's, on the api URL.
             ("remote http api", uri("http://api.example.com")),
             ("ftp api", uri("ftp://localhost")),
             ("relative api", uri("/v1")),
             ("api with query", uri("https://api.example.com/?x=1")),
             ("api with credentials", uri("https://u:p@api.example.com")),
-            (
-                "control chars",
-                good.replace("Latchkey%20Dev", "Latchkey%0ADev"),
-            ),
         ];
         for (name, text) in cases {
             assert!(

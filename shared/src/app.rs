@@ -14,6 +14,15 @@ use std::sync::Arc;
 use webauthn_rs::prelude::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
+/// What one function's wiring needs beyond the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// An SNS client: the function publishes, subscribes or unsubscribes.
+    pub sns: bool,
+    /// Keys derived from the master secret.
+    pub keys: bool,
+}
+
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
@@ -75,13 +84,13 @@ impl App {
         App::with_clients(config, true, true).await
     }
 
-    /// The wiring of one route's Lambda function, given what its route table entry says
-    /// it does. The SNS client is built only when the function may call SNS (constructing
-    /// an SDK client parses the SDK's partition table, a measurable part of a cold start),
-    /// and the master secret is read and keys derived only when the function uses a key:
-    /// the others are not even granted `secretsmanager:GetSecretValue`.
-    pub async fn for_route(config: Config, needs: &crate::routes::Route) -> Result<App> {
-        App::with_clients(config, !needs.sns.is_empty(), needs.keys).await
+    /// The wiring of one Lambda function, given what it needs (its route table entry says).
+    /// The SNS client is built only when the function may call SNS (constructing an SDK
+    /// client parses the SDK's partition table, a measurable part of a cold start), and the
+    /// master secret is read and keys derived only when the function uses a key: the others
+    /// are not even granted `secretsmanager:GetSecretValue`.
+    pub async fn for_function(config: Config, needs: Needs) -> Result<App> {
+        App::with_clients(config, needs.sns, needs.keys).await
     }
 
     async fn with_clients(mut config: Config, sns: bool, keys: bool) -> Result<App> {

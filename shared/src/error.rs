@@ -1,6 +1,8 @@
-//! The one error type of the service. Each variant has a stable `code` (API.md's table);
-//! [`crate::http::error_response`] is the only place that turns it into an HTTP answer.
+//! The one error type of the service. Each variant has a stable `code` (docs/openapi.yaml,
+//! `ErrorCode`); [`crate::http::error_response`] is the only place that turns it into an
+//! HTTP answer.
 
+use crate::store::StoreError;
 use std::borrow::Cow;
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,20 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A store failure where no condition says what it means: a clash is [`Error::Contention`]
+/// (the caller re-reads and retries), an outage is [`Error::Unavailable`].
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConditionFailed(_) | StoreError::Contention => Error::Contention,
+            StoreError::Unavailable => Error::Unavailable,
+            StoreError::TooManyKeys(_) => {
+                Error::internal(format!("a batch read was refused: {error}"))
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

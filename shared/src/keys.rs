@@ -2,6 +2,9 @@
 //! serves two purposes and compromising one derived key reveals nothing about the others.
 
 use crate::error::{Error, Result};
+use crate::random::Random;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use ring::{aead, hkdf, hmac, signature};
 use std::sync::OnceLock;
 
@@ -70,6 +73,20 @@ impl Keys {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buffer);
         Ok(out)
+    }
+
+    /// A TOTP seed sealed for `username`'s profile, base64url, with a fresh nonce.
+    pub fn seal_seed(&self, rng: &dyn Random, username: &str, seed: &[u8]) -> Result<String> {
+        let nonce = crate::random::bytes::<12>(rng)?;
+        Ok(URL_SAFE_NO_PAD.encode(self.seal(nonce, username, seed)?))
+    }
+
+    /// The seed [`Keys::seal_seed`] sealed for `username`.
+    pub fn open_seed(&self, username: &str, sealed: &str) -> Result<Vec<u8>> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| Error::internal("a sealed TOTP seed is not base64url"))?;
+        self.open(username, &bytes)
     }
 
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod notify;
+pub mod operation;
 pub mod ops;
 pub mod password;
 pub mod policy;
@@ -27,6 +28,7 @@ pub mod records;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod views;
 
 pub use app::App;
 pub use config::Config;

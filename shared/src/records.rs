@@ -1,7 +1,8 @@
 //! Persisted records: what the store keeps, kept apart from the API's request and answer
 //! types so either can change without silently changing the other.
 //!
-//! Keys follow DESIGN.md's one-table layout. Times are milliseconds since the epoch.
+//! Keys follow the one-table layout of docs/design.md ("One table"). Times are milliseconds
+//! since the epoch.
 
 use crate::error::{Error, Result};
 use crate::store::{Expect, Item, Key, Store, Write};
@@ -368,7 +369,7 @@ impl<T: Record> Stored<T> {
 }
 
 pub async fn load<T: Record>(store: &dyn Store, key: &Key) -> Result<Option<Stored<T>>> {
-    let item = store.get(key).await.map_err(crate::ops::store_error)?;
+    let item = store.get(key).await.map_err(Error::from)?;
     decode_found(item.as_ref())
 }
 
@@ -384,10 +385,7 @@ pub async fn get_many<const N: usize>(
     store: &dyn Store,
     keys: [Key; N],
 ) -> Result<[Option<Item>; N]> {
-    let items = store
-        .get_many(&keys)
-        .await
-        .map_err(crate::ops::store_error)?;
+    let items = store.get_many(&keys).await.map_err(Error::from)?;
     items.try_into().map_err(|items: Vec<_>| {
         Error::internal(format!(
             "the store answered a batch read of {N} with {} items",

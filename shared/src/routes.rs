@@ -5,42 +5,15 @@
 //! functions may read the master secret). Who may call each operation, and whether it
 //! needs a fresh password, is the policy table beside it ([`crate::policy`]).
 
-use crate::app::App;
+use crate::app::{App, Needs};
 use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
+pub use crate::operation::Operation;
 use crate::ops::{accounts, events, login, mfa, push, session, sudo, totp, webauthn};
 use crate::policy::Access;
 use crate::records::Scope;
 use lambda_http::Body;
 use serde::Deserialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    CreateAccount,
-    Login,
-    LoginTotp,
-    LoginRecoveryCode,
-    LoginWebauthnStart,
-    LoginWebauthnFinish,
-    LoginPush,
-    LoginPushStatus,
-    Logout,
-    Me,
-    GetMfa,
-    Reauthenticate,
-    RenameDevice,
-    RemoveDevice,
-    RegenerateRecoveryCodes,
-    UpdateMfaSettings,
-    ListEvents,
-    StartTotpRegistration,
-    ConfirmTotpRegistration,
-    StartWebauthnRegistration,
-    ConfirmWebauthnRegistration,
-    StartPushRegistration,
-    PushEnroll,
-    PushRespond,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -106,6 +79,16 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, keys: true, CONFIRM, &["Subscribe", "Unsubscribe"]),
     route!("POST" "/v1/push/respond" => "push-respond", PushRespond, keys: false, GET_PUT, &[]),
 ];
+
+impl Route {
+    /// What this route's function needs wired: the route table decides.
+    pub fn needs(&self) -> Needs {
+        Needs {
+            sns: !self.sns.is_empty(),
+            keys: self.keys,
+        }
+    }
+}
 
 impl Operation {
     pub fn route(self) -> &'static Route {
@@ -342,6 +325,18 @@ mod tests {
             assert!(operations.insert(route.operation), "{:?}", route.operation);
             assert_eq!(route.operation.route().function, route.function);
             assert!(route.path.starts_with("/v1/"));
+        }
+    }
+
+    #[test]
+    fn every_operation_has_exactly_one_policy() {
+        assert_eq!(crate::policy::POLICIES.len(), ROUTES.len());
+        for route in ROUTES {
+            let matching = crate::policy::POLICIES
+                .iter()
+                .filter(|p| p.operation == route.operation)
+                .count();
+            assert_eq!(matching, 1, "{:?}", route.operation);
         }
     }
 }

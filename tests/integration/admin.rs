@@ -125,7 +125,7 @@ async fn only_functions_that_derive_keys_read_the_master_secret() {
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf";
     for route in latchkey::ROUTES {
         let config = config_with(&[("LATCHKEY_MASTER_SECRET_ARN", missing)]);
-        let app = App::for_route(config, route).await;
+        let app = App::for_function(config, route.needs()).await;
         if route.keys {
             assert!(
                 matches!(app, Err(Error::Unavailable)),

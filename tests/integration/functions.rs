@@ -272,14 +272,14 @@ async fn the_functions_speak_tls_and_trust_only_their_roots() {
 async fn only_functions_whose_route_grants_sns_get_an_sns_client() {
     let env = TestEnv::start().await;
     let config = || -> Config { env.app.config.clone() };
-    let without = App::for_route(config(), Operation::Login.route())
+    let without = App::for_function(config(), Operation::Login.route().needs())
         .await
         .unwrap();
     assert_eq!(
         without.notifier.publish("device", "message").await,
         Err(NotifyError::Unavailable)
     );
-    let with = App::for_route(config(), Operation::LoginPush.route())
+    let with = App::for_function(config(), Operation::LoginPush.route().needs())
         .await
         .unwrap();
     assert_eq!(with.notifier.publish("device", "message").await, Ok(()));

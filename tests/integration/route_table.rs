@@ -1,15 +1,27 @@
-//! The route table in shared/src/routes.rs is the source of truth; the function binaries,
-//! the `cargo lambda watch` router, the dev server and the SAM template must agree with it.
+//! The one checker of the route list. The route table in shared/src/routes.rs (with the
+//! policy table in shared/src/policy.rs) is the source of truth; the function binaries
+//! (`functions/Cargo.toml` and `functions/src/bin`), the `cargo lambda watch` router, the
+//! dev server, the SAM template (routes, IAM actions, who reads the master secret) and the
+//! README's routes table must agree with it. Nothing else keeps a copy of the list
+//! (scripts/check-infra lints the template but leaves the routes to these tests).
+//!
+//! Also here: the repository's documentation is its own, so no file in it may cite a
+//! document kept outside it.
 
 use crate::support::TestEnv;
+use latchkey::policy::{Access, Policy, Reauthentication};
 use latchkey::ROUTES;
 use reqwest::Method;
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
 
 fn repo_file(path: &str) -> String {
-    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+    std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
 fn table_routes() -> BTreeSet<(String, String, String)> {
@@ -206,5 +218,153 @@ fn the_sam_table_matches_the_local_stack_table() {
     assert_eq!(
         as_json(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"]),
         local["TimeToLiveAttribute"]
+    );
+}
+
+/// The README's "session" column for a route, from its policy: who may call it, then its
+/// re-authentication rule.
+fn session_column(policy: &Policy) -> String {
+    let access = match policy.access {
+        Access::Public => "–",
+        Access::Setup => "setup or full",
+        Access::Full => "full",
+    };
+    let reauthentication = match policy.reauthentication {
+        Reauthentication::Never => "",
+        Reauthentication::Password => " + password",
+        Reauthentication::Recent => ", re-authenticated",
+        Reauthentication::RecentOnceProtected => "; re-authenticated once a device exists",
+    };
+    format!("{access}{reauthentication}")
+}
+
+/// The rows of the README's routes table (`| method | path | function | session |`), as
+/// cells; a note in parentheses closing the session cell (`– (one-time secret)`) is left off.
+fn readme_routes(readme: &str) -> Vec<[String; 4]> {
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_start_matches('|')
+            .trim_end_matches('|')
+            .split('|')
+            .map(|cell| cell.trim().to_owned())
+            .collect()
+    };
+    let mut lines = readme.lines().skip_while(|line| {
+        !(line.trim_start().starts_with('|')
+            && cells(line) == ["method", "path", "function", "session"])
+    });
+    assert!(
+        lines.next().is_some(),
+        "README.md has no `| method | path | function | session |` table"
+    );
+    lines
+        .skip(1) // the `| --- | ... |` row
+        .take_while(|line| line.trim_start().starts_with('|'))
+        .map(|line| {
+            let row = cells(line);
+            let [method, path, function, session] = <[String; 4]>::try_from(row)
+                .unwrap_or_else(|_| panic!("README.md routes row without 4 cells: {line}"));
+            let session = match session.rfind(" (") {
+                Some(at) if session.ends_with(')') => session[..at].to_owned(),
+                _ => session,
+            };
+            [method, path.trim_matches('`').to_owned(), function, session]
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_routes_table_matches_the_route_and_policy_tables() {
+    let expected: Vec<[String; 4]> = ROUTES
+        .iter()
+        .map(|r| {
+            [
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+                session_column(r.operation.policy()),
+            ]
+        })
+        .collect();
+    let found = readme_routes(&repo_file("README.md"));
+    if found != expected {
+        let table: String = expected
+            .iter()
+            .map(|row| format!("| {} |\n", row.join(" | ")))
+            .collect();
+        let first = (0..found.len().max(expected.len()))
+            .find(|&i| found.get(i) != expected.get(i))
+            .unwrap_or_default();
+        panic!(
+            "README.md's routes table differs from ROUTES and POLICIES at row {}: found \
+             {:?}, expected {:?}. It should read, in this order (a note in parentheses may \
+             close a session cell):\n\n\
+             | method | path | function | session |\n| --- | --- | --- | --- |\n{table}",
+            first + 1,
+            found.get(first),
+            expected.get(first)
+        );
+    }
+}
+
+/// Names of documents that live beside the repository, not in it: the repository carries
+/// its own API reference (docs/openapi.yaml) and design notes (docs/design.md). Spelt in
+/// pieces so that this file does not cite them itself.
+fn outside_documents() -> [String; 2] {
+    ["API", "DESIGN"].map(|stem| format!("{stem}.md"))
+}
+
+#[test]
+fn no_file_in_the_repository_cites_a_document_outside_it() {
+    let root = repo_root();
+    // Tracked files, and new ones not ignored (about to be added).
+    let listed = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("run git ls-files");
+    assert!(
+        listed.status.success(),
+        "git ls-files: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let names = outside_documents();
+    let mut citations = Vec::new();
+    for path in String::from_utf8(listed.stdout).unwrap().split('\0') {
+        if path.is_empty() {
+            continue;
+        }
+        // Deleted but not yet staged, a directory (submodule) or binary: nothing to read.
+        let Ok(bytes) = std::fs::read(root.join(path)) else {
+            continue;
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        for (number, line) in text.lines().enumerate() {
+            for name in &names {
+                let cited = line.match_indices(name.as_str()).any(|(at, _)| {
+                    !line[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if cited {
+                    citations.push(format!("{path}:{}: {}", number + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        citations.is_empty(),
+        "cite docs/openapi.yaml, docs/design.md or a README section instead of {}:\n{}",
+        names.join(" / "),
+        citations.join("\n")
     );
 }

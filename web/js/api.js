@@ -1,4 +1,4 @@
-// The HTTP client for the Latchkey API (shared/API.md). Session token lives in sessionStorage only.
+// The HTTP client for the Latchkey API (docs/openapi.yaml). Session token lives in sessionStorage only.
 // An action that answers 403 reauthentication_required asks for the password ("Confirm your
 // password", reauth.js), re-authenticates the session and is sent once more, here, for all.
 

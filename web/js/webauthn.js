@@ -52,7 +52,7 @@ function b64field(v) {
   return typeof v === "string" ? v : bytesToB64url(v);
 }
 
-// The credential is sent with exactly the fields shared/API.md names, whichever way it was
+// The credential is sent with exactly the fields docs/openapi.yaml names, whichever way it was
 // serialised, so a strict server never sees browser-specific extras.
 function tryToJSON(cred) {
   try {

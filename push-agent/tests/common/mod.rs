@@ -13,6 +13,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use latchkey_wire::{
+    answer_message, enroll_message, Decision, LoginPush, RegistrationUri, Secret, SignedEnvelope,
+};
 use ring::signature::{self, Ed25519KeyPair, KeyPair as _};
 use serde_json::{json, Value};
 
@@ -62,11 +65,17 @@ pub const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:latchkey-push";
 /// Someone else's topic.
 pub const OTHER_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:999999999999:attacker";
 
+/// The registration URI as the server builds it.
 pub fn registration_uri(api: &str) -> String {
-    format!(
-        "latchkey-push://enroll?api={api}&rid={RID}&secret={SECRET}&user=alice&issuer=Latchkey%20Test&server_key={}",
-        b64(server_key().public_key().as_ref())
-    )
+    RegistrationUri {
+        api: api.to_owned(),
+        registration_id: RID.to_owned(),
+        secret: Secret::new(SECRET),
+        username: "alice".to_owned(),
+        issuer: "Latchkey Test".to_owned(),
+        server_key: server_key().public_key().as_ref().try_into().unwrap(),
+    }
+    .to_uri()
 }
 
 #[derive(Clone)]
@@ -171,7 +180,7 @@ async fn enroll(
     }
     let pk_text = body["public_key"].as_str().unwrap();
     let pk = unb64(pk_text);
-    let message = format!("latchkey-enroll-v1\n{RID}\n{pk_text}");
+    let message = enroll_message(RID, pk_text);
     let sig = unb64(body["signature"].as_str().unwrap());
     if signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, &pk)
         .verify(message.as_bytes(), &sig)
@@ -208,12 +217,9 @@ async fn respond(
     if body["device_id"] != DEVICE_ID {
         return error(StatusCode::UNAUTHORIZED, "invalid_signature");
     }
-    let decision = body["decision"].as_str().unwrap();
-    let number = body.get("number").and_then(Value::as_str).unwrap_or("");
-    let message = format!(
-        "latchkey-push-v1\n{push_id}\n{}\n{decision}\n{number}",
-        spec.challenge
-    );
+    let decision: Decision = serde_json::from_value(body["decision"].clone()).unwrap();
+    let number = body.get("number").and_then(Value::as_str);
+    let message = answer_message(&push_id, &spec.challenge, decision, number);
     let sig = unb64(body["signature"].as_str().unwrap());
     let Some(pk) = s.device_public_key.clone() else {
         return error(StatusCode::UNAUTHORIZED, "invalid_signature");
@@ -227,7 +233,7 @@ async fn respond(
     if !s.answered.insert(push_id) {
         return error(StatusCode::CONFLICT, "already_answered");
     }
-    let status = if decision == "approve" && number == spec.number {
+    let status = if decision == Decision::Approve && number == Some(spec.number.as_str()) {
         "approved"
     } else {
         "denied"
@@ -238,7 +244,10 @@ async fn respond(
 /// The SNS `Message` of a login push signed by `key`.
 pub fn push_message(key: &Ed25519KeyPair, payload: &Value) -> String {
     let payload = payload.to_string();
-    json!({"payload": payload, "signature": b64(key.sign(payload.as_bytes()).as_ref())}).to_string()
+    let signature = key.sign(payload.as_bytes());
+    SignedEnvelope::new(payload, signature.as_ref())
+        .to_json()
+        .unwrap()
 }
 
 pub fn rfc3339_in(seconds: i64) -> String {
@@ -248,14 +257,21 @@ pub fn rfc3339_in(seconds: i64) -> String {
         .unwrap()
 }
 
+/// A login push payload as the server builds it, as JSON for tests to tamper with.
 pub fn login_payload(push_id: &str, challenge: &str, respond_url: &str, expires_in: i64) -> Value {
-    json!({
-        "v": 1, "type": "login", "push_id": push_id, "challenge": challenge,
-        "device_id": DEVICE_ID, "username": "alice", "issuer": "Latchkey Test",
-        "ip": "203.0.113.7", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
-        "created_at": rfc3339_in(0), "expires_at": rfc3339_in(expires_in),
-        "respond_url": respond_url
-    })
+    let push = LoginPush {
+        push_id: push_id.to_owned(),
+        challenge: challenge.to_owned(),
+        device_id: DEVICE_ID.to_owned(),
+        username: "alice".to_owned(),
+        issuer: "Latchkey Test".to_owned(),
+        ip: "203.0.113.7".to_owned(),
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".to_owned(),
+        created_at: rfc3339_in(0),
+        expires_at: rfc3339_in(expires_in),
+        respond_url: respond_url.to_owned(),
+    };
+    serde_json::from_str(&push.to_json().unwrap()).unwrap()
 }
 
 /// An SNS Notification envelope from [`TOPIC_ARN`] with a signature that does not

@@ -1,6 +1,7 @@
 //! Pure domain rules. Nothing here touches the store, the clock or the OS's randomness:
 //! time and randomness arrive as arguments.
 
+pub mod devices;
 pub mod lockout;
 pub mod recovery;
 pub mod totp;

@@ -4,7 +4,8 @@
 //! Input is forgiving the way Crockford's decoding is: case, spaces and hyphens are
 //! ignored, and the look-alikes o→0, i/l→1 are read as the digits they resemble.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::keys::Keys;
 use crate::random::{below, Random};
 
 pub const COUNT: usize = 10;
@@ -21,6 +22,20 @@ pub fn generate(rng: &dyn Random) -> Result<String> {
         out.push(char::from(ALPHABET[below(rng, 32)? as usize]));
     }
     Ok(out)
+}
+
+/// A fresh set of [`COUNT`] codes, for display, and their keyed hashes, for the store.
+pub fn new_set(rng: &dyn Random, keys: &Keys) -> Result<(Vec<String>, Vec<String>)> {
+    let mut plain = Vec::with_capacity(COUNT);
+    let mut hashes = Vec::with_capacity(COUNT);
+    for _ in 0..COUNT {
+        let code = generate(rng)?;
+        let canonical = normalise(&code)
+            .ok_or_else(|| Error::internal("a fresh recovery code does not normalise"))?;
+        hashes.push(keys.recovery_code_hash(&canonical));
+        plain.push(code);
+    }
+    Ok((plain, hashes))
 }
 
 /// The canonical form that is hashed, or `None` when the input cannot be a code.

@@ -1,4 +1,4 @@
-//! Input rules from API.md: usernames, passwords, device names.
+//! Input rules of the API (docs/openapi.yaml): usernames, passwords, device names.
 
 use crate::error::{Error, Result};
 

@@ -24,7 +24,7 @@
 //! the reset profile and gets a setup session only.
 
 use super::events::{self, EventType};
-use super::session::{revoke_by_hash, setup_required};
+use super::session::revoke_by_hash;
 use crate::app::App;
 use crate::clock::Instant;
 use crate::domain::validate;
@@ -164,7 +164,7 @@ pub async fn show(app: &App, raw_username: &str) -> Result<UserState> {
         .len();
     Ok(UserState {
         mfa_enabled: profile.mfa_enabled,
-        mfa_setup_required: setup_required(&profile),
+        mfa_setup_required: profile.setup_required(),
         devices: profile
             .devices
             .iter()

@@ -25,8 +25,9 @@ pub enum EventType {
     PushDenied,
     MfaEnabled,
     MfaDisabled,
-    /// Operator actions from `latchkey-admin`; not in API.md's list, which names the
-    /// user's own actions; the detail names the operator.
+    /// Operator actions from `latchkey-admin`; not in the API's base list of event types
+    /// (docs/openapi.yaml, `Event`), which names the user's own actions; the detail names
+    /// the operator.
     AdminAction,
 }
 

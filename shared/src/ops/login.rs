@@ -21,7 +21,7 @@
 //! anything forces a re-read, so a one-time factor can never be accepted twice.
 
 use super::events::{self, EventType};
-use super::session::{setup_required, NewSession};
+use super::session::NewSession;
 use crate::app::App;
 use crate::clock::Instant;
 use crate::domain::{self, recovery, sha256_hex, validate, MFA_TOKEN_MAX_FAILURES, MFA_TOKEN_SECS};
@@ -102,7 +102,7 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Ve
             vec![super::unchanged(stored), records::create(&login)?],
         ));
     }
-    let (scope, status) = if setup_required(profile) {
+    let (scope, status) = if profile.setup_required() {
         (Scope::Setup, "mfa_setup_required")
     } else {
         (Scope::Full, "authenticated")
@@ -304,7 +304,7 @@ async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>
             "a TOTP device holds another kind of secret",
         ));
     };
-    let seed = super::totp::open_seed(app, pending.username(), sealed_seed)?;
+    let seed = app.keys()?.open_seed(pending.username(), sealed_seed)?;
     let unix_secs = u64::try_from(pending.now.secs())
         .map_err(|_| Error::internal("the clock is before 1970"))?;
     let device_id = device.id.clone();

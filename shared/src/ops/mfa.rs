@@ -3,48 +3,17 @@
 //! ([`crate::policy`]), and dispatch checks it before any of them runs.
 
 use super::events::{self, EventType};
-use super::registration::{count, new_recovery_codes};
-use super::session::{setup_required, Caller};
+use super::session::Caller;
 use crate::app::App;
-use crate::clock::Instant;
+use crate::domain::recovery;
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
-use crate::records::{Device, DeviceSecret, DeviceType, Profile, RecoveryCodes};
+use crate::records::{DeviceSecret, RecoveryCodes};
+use crate::views::{device_view, settings_view};
 use lambda_http::Body;
 use serde::Deserialize;
-use serde_json::{json, Value};
-
-pub fn device_view(device: &Device) -> Value {
-    let mut view = json!({
-        "id": device.id,
-        "type": device.secret.device_type().as_str(),
-        "name": device.name,
-        "created_at": Instant(device.created_at).rfc3339(),
-        "last_used_at": device.last_used_at.map(|t| Instant(t).rfc3339()),
-    });
-    if let Some(warning) = &device.warning {
-        view["warning"] = json!(warning);
-    }
-    view
-}
-
-pub fn settings_view(profile: &Profile) -> Value {
-    json!({
-        "mfa_enabled": profile.mfa_enabled,
-        "mfa_setup_required": setup_required(profile),
-        "devices": profile.devices.iter().map(device_view).collect::<Vec<_>>(),
-        "recovery_codes": {
-            "remaining": profile.recovery_codes.as_ref().map_or(0, |c| c.hashes.len()),
-            "generated_at": profile.recovery_codes.as_ref().map(|c| Instant(c.generated_at).rfc3339()),
-        },
-        "methods": DeviceType::ALL.iter().map(|kind| json!({
-            "type": kind.as_str(),
-            "registered": count(profile, *kind),
-            "max": kind.max(),
-        })).collect::<Vec<_>>(),
-    })
-}
+use serde_json::json;
 
 pub async fn get(app: &App, caller: &Caller) -> Result<Response<Body>> {
     let profile = caller.profile(app).await?;
@@ -119,7 +88,7 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Respo
         if profile.devices.len() == before {
             return Err(Error::NotFound);
         }
-        Ok((setup_required(profile), vec![event.clone()]))
+        Ok((profile.setup_required(), vec![event.clone()]))
     })
     .await?;
     http::json(200, &json!({ "mfa_setup_required": setup }))
@@ -127,7 +96,7 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Respo
 
 pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Response<Body>> {
     let now = app.clock.now();
-    let (codes, hashes) = new_recovery_codes(app)?;
+    let (codes, hashes) = recovery::new_set(app.rng.as_ref(), app.keys()?)?;
     let event = events::record(
         app,
         &caller.username,
@@ -178,7 +147,7 @@ pub async fn update_settings(
         Ok((
             json!({
                 "mfa_enabled": profile.mfa_enabled,
-                "mfa_setup_required": setup_required(profile),
+                "mfa_setup_required": profile.setup_required(),
             }),
             extra,
         ))

@@ -30,12 +30,9 @@ use std::time::Duration;
 /// twenty rounds; jittered backoff keeps that far lower in practice.
 const MAX_ATTEMPTS: u32 = 24;
 
+/// What a store failure means when no condition of the write names it.
 pub fn store_error(error: StoreError) -> Error {
-    match error {
-        StoreError::ConditionFailed(_) | StoreError::Contention => Error::Contention,
-        StoreError::Unavailable => Error::Unavailable,
-        StoreError::TooManyKeys(_) => Error::internal(format!("a batch read was refused: {error}")),
-    }
+    Error::from(error)
 }
 
 /// Writes all or nothing. A failed expectation becomes what `on_condition` says the write

@@ -30,6 +30,9 @@
 //! Why the number is hashed plainly (SHA-256 bound to the push id) rather than keyed: it
 //! is no secret from whoever holds the browser, and knowing it is worthless without the
 //! device key. It is kept out of the store in clear all the same.
+//!
+//! The wire format (registration URI, the strings devices sign, the signed envelope and
+//! its payloads) is the `latchkey-wire` crate's, which push-agent reads with: one copy.
 
 use super::events::{self, EventType};
 use super::login::{self, Pending};
@@ -37,7 +40,6 @@ use super::registration;
 use super::session::Caller;
 use crate::app::App;
 use crate::clock::Instant;
-use crate::config::Config;
 use crate::domain::{secrets_equal, sha256_hex, validate};
 use crate::error::{Error, Result};
 use crate::http::{self, ClientInfo, Response};
@@ -49,18 +51,19 @@ use crate::store::{Item, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lambda_http::Body;
+use latchkey_wire::{
+    answer_message, enroll_message, Decision, LoginPush, RegistrationUri, Secret, SignedEnvelope,
+};
 use ring::signature;
 use serde::Deserialize;
 use serde_json::json;
 
-/// At most this many pushes per mfa_token (API.md)...
+/// At most this many pushes per mfa_token (docs/openapi.yaml, `POST /v1/login/push`)...
 pub const PUSHES_PER_LOGIN: u32 = 3;
 /// ...and this many per account within [`PUSH_WINDOW_SECS`].
 pub const PUSHES_PER_WINDOW: usize = 10;
 pub const PUSH_WINDOW_SECS: i64 = 15 * 60;
 
-const ENROLL_CONTEXT: &str = "latchkey-enroll-v1";
-const ANSWER_CONTEXT: &str = "latchkey-push-v1";
 const MAX_ENDPOINT_LEN: usize = 2048;
 
 // ---------------------------------------------------------------------------------------
@@ -88,13 +91,19 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
         |_| Ok(PendingDevice::Push { secret_hash }),
     )
     .await?;
-    let uri = registration_uri(
-        &app.config,
-        &URL_SAFE_NO_PAD.encode(app.keys()?.push_public_key()?),
-        &reg.id,
-        &secret,
-        &caller.username,
-    );
+    let server_key = app.keys()?.push_public_key()?;
+    let uri = RegistrationUri {
+        api: app.config.public_url.clone(),
+        registration_id: reg.id.clone(),
+        secret: Secret::new(secret),
+        username: caller.username.clone(),
+        issuer: app.config.issuer.clone(),
+        server_key: server_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::internal("the push signing key is not an Ed25519 key"))?,
+    }
+    .to_uri();
     http::json(
         200,
         &json!({
@@ -104,43 +113,6 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
             "expires_at": Instant(reg.expires_at).rfc3339(),
         }),
     )
-}
-
-/// `latchkey-push://enroll?api=…&rid=…&secret=…&user=…&issuer=…&server_key=…`
-pub fn registration_uri(
-    config: &Config,
-    server_key: &str,
-    registration_id: &str,
-    secret: &str,
-    username: &str,
-) -> String {
-    let pairs = [
-        ("api", config.public_url.as_str()),
-        ("rid", registration_id),
-        ("secret", secret),
-        ("user", username),
-        ("issuer", config.issuer.as_str()),
-        ("server_key", server_key),
-    ];
-    let query: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect();
-    format!("latchkey-push://enroll?{}", query.join("&"))
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters, so any URI
-/// parser reads the values back unchanged (no `+` for spaces).
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[derive(Deserialize)]
@@ -180,10 +152,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     if !secrets_equal(presented.as_bytes(), secret_hash.as_bytes()) {
         return Err(Error::InvalidCredentials);
     }
-    let message = format!(
-        "{ENROLL_CONTEXT}\n{}\n{}",
-        request.registration_id, request.public_key
-    );
+    let message = enroll_message(&request.registration_id, &request.public_key);
     verify_device_signature(&public_key, &message, &request.signature)?;
 
     // Refuse before touching SNS when the account already has a push device; confirm
@@ -421,24 +390,25 @@ fn number_hash(push_id: &str, number: &str) -> String {
 
 /// The SNS Message: `{"payload": "<JSON>", "signature": "<Ed25519 over the payload bytes>"}`.
 fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String> {
-    let payload = json!({
-        "v": 1,
-        "type": "login",
-        "push_id": push.push_id,
-        "challenge": push.challenge,
-        "device_id": push.device_id,
-        "username": push.username,
-        "issuer": app.config.issuer,
-        "ip": client.ip,
-        "user_agent": client.user_agent,
-        "created_at": Instant(push.created_at).rfc3339(),
-        "expires_at": Instant(push.expires_at).rfc3339(),
-        "respond_url": format!("{}/v1/push/respond", app.config.public_url),
-    })
-    .to_string();
-    let signature = URL_SAFE_NO_PAD.encode(app.keys()?.push_sign(payload.as_bytes())?);
-    serde_json::to_string(&json!({ "payload": payload, "signature": signature }))
-        .map_err(|_| Error::internal("a push message does not serialise"))
+    let unserialisable = |_| Error::internal("a push message does not serialise");
+    let payload = LoginPush {
+        push_id: push.push_id.clone(),
+        challenge: push.challenge.clone(),
+        device_id: push.device_id.clone(),
+        username: push.username.clone(),
+        issuer: app.config.issuer.clone(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        created_at: Instant(push.created_at).rfc3339(),
+        expires_at: Instant(push.expires_at).rfc3339(),
+        respond_url: format!("{}/v1/push/respond", app.config.public_url),
+    }
+    .to_json()
+    .map_err(unserialisable)?;
+    let signature = app.keys()?.push_sign(payload.as_bytes())?;
+    SignedEnvelope::new(payload, &signature)
+        .to_json()
+        .map_err(unserialisable)
 }
 
 /// After a failed Publish: the push can never be answered (it is marked failed) and the
@@ -566,22 +536,6 @@ fn own_push(pending: &Pending, item: Option<&Item>) -> Result<Stored<Push>> {
 // ---------------------------------------------------------------------------------------
 // The device's answer
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Approve,
-    Deny,
-}
-
-impl Decision {
-    fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Deny => "deny",
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RespondRequest {
@@ -631,12 +585,11 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
     let public_key = URL_SAFE_NO_PAD
         .decode(&public_key)
         .map_err(|_| Error::internal("a stored push device key is not base64url"))?;
-    let number = request.number.as_deref().unwrap_or("");
-    let message = format!(
-        "{ANSWER_CONTEXT}\n{}\n{}\n{}\n{number}",
-        push.value.push_id,
-        push.value.challenge,
-        request.decision.as_str()
+    let message = answer_message(
+        &push.value.push_id,
+        &push.value.challenge,
+        request.decision,
+        request.number.as_deref(),
     );
     verify_device_signature(&public_key, &message, &request.signature)?;
 
@@ -649,6 +602,7 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
         return Err(Error::Expired);
     }
 
+    let number = request.number.as_deref().unwrap_or("");
     let right_number = secrets_equal(
         number_hash(&push.value.push_id, number).as_bytes(),
         push.value.number_hash.as_bytes(),
@@ -718,17 +672,6 @@ async fn wrong_number(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
-        assert_eq!(
-            percent_encode("http://localhost:8080"),
-            "http%3A%2F%2Flocalhost%3A8080"
-        );
-        assert_eq!(percent_encode("Latchkey Dev"), "Latchkey%20Dev");
-        assert_eq!(percent_encode("a+b@c"), "a%2Bb%40c");
-    }
 
     #[test]
     fn endpoints_need_https_unless_loopback() {

@@ -15,21 +15,11 @@ use crate::records::{
     PendingDevice, Profile, RecoveryCodes, Registration, Scope, Session, Stored,
 };
 use crate::store::{Expect, Item, Write};
+pub use crate::views::Confirmed;
 
-pub fn count(profile: &Profile, kind: DeviceType) -> usize {
-    profile
-        .devices
-        .iter()
-        .filter(|d| d.secret.device_type() == kind)
-        .count()
-}
-
+/// Kept for the push operation's call until it moves to [`Profile::check_room`].
 pub fn check_room(profile: &Profile, kind: DeviceType) -> Result<()> {
-    if count(profile, kind) >= kind.max() {
-        Err(Error::MethodLimitReached)
-    } else {
-        Ok(())
-    }
+    profile.check_room(kind)
 }
 
 pub fn optional_name(name: Option<&str>) -> Result<Option<String>> {
@@ -46,7 +36,7 @@ pub async fn start(
 ) -> Result<Registration> {
     let name = optional_name(name)?;
     let profile = caller.profile(app).await?;
-    check_room(&profile.value, kind)?;
+    profile.value.check_room(kind)?;
     create(app, caller, name, pending, Vec::new()).await
 }
 
@@ -126,14 +116,8 @@ pub fn default_name(profile: &Profile, kind: DeviceType) -> String {
     match kind {
         DeviceType::Totp => "Authenticator app".to_owned(),
         DeviceType::Push => "Push device".to_owned(),
-        DeviceType::Webauthn => format!("Security key {}", count(profile, kind) + 1),
+        DeviceType::Webauthn => format!("Security key {}", profile.count(kind) + 1),
     }
-}
-
-pub struct Confirmed {
-    pub device: Device,
-    /// Shown once: present only when this device was the first and no codes existed.
-    pub recovery_codes: Option<Vec<String>>,
 }
 
 /// Adds the device and spends the registration, atomically. `caller` is the confirming
@@ -193,7 +177,7 @@ pub async fn confirm_with_id(
         other => other,
     };
     let kind = secret.device_type();
-    check_room(&profile.value, kind)?;
+    profile.value.check_room(kind)?;
     // Checked on the profile version this write expects, so two registrations of one
     // authenticator cannot both land.
     if let DeviceSecret::Webauthn { credential } = &secret {
@@ -236,7 +220,7 @@ pub async fn confirm_with_id(
 
     let mut codes = None;
     if first && updated.recovery_codes.is_none() {
-        let (plain, hashes) = new_recovery_codes(app)?;
+        let (plain, hashes) = recovery::new_set(app.rng.as_ref(), app.keys()?)?;
         updated.recovery_codes = Some(RecoveryCodes {
             hashes,
             generated_at: now.millis(),
@@ -352,17 +336,3 @@ async fn end_other_setup_sessions(app: &App, username: &str, keep: &str) -> Resu
 /// Index items read to find setup sessions: an account with more live sessions than this
 /// is refused at authentication for the rest, as above.
 const SESSION_INDEX_PAGE: usize = 100;
-
-/// Ten fresh codes and their keyed hashes.
-pub fn new_recovery_codes(app: &App) -> Result<(Vec<String>, Vec<String>)> {
-    let mut plain = Vec::with_capacity(recovery::COUNT);
-    let mut hashes = Vec::with_capacity(recovery::COUNT);
-    for _ in 0..recovery::COUNT {
-        let code = recovery::generate(app.rng.as_ref())?;
-        let canonical = recovery::normalise(&code)
-            .ok_or_else(|| Error::internal("a fresh recovery code does not normalise"))?;
-        hashes.push(app.keys()?.recovery_code_hash(&canonical));
-        plain.push(code);
-    }
-    Ok((plain, hashes))
-}

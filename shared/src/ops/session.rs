@@ -206,10 +206,6 @@ pub fn revoke_by_hash(username: &str, token_hash: &str) -> Vec<Write> {
     ]
 }
 
-pub fn setup_required(profile: &Profile) -> bool {
-    profile.mfa_enabled && profile.devices.is_empty()
-}
-
 pub async fn me(app: &App, caller: &Caller) -> Result<Response<Body>> {
     let profile = caller.profile(app).await?;
     http::json(
@@ -217,7 +213,7 @@ pub async fn me(app: &App, caller: &Caller) -> Result<Response<Body>> {
         &serde_json::json!({
             "username": profile.value.username,
             "mfa_enabled": profile.value.mfa_enabled,
-            "mfa_setup_required": setup_required(&profile.value),
+            "mfa_setup_required": profile.value.setup_required(),
             "scope": caller.scope().as_str(),
         }),
     )

@@ -1,7 +1,7 @@
 //! Authenticator-app registration. The seed is sealed (AES-256-GCM, bound to the
 //! username) before it reaches the store, in the pending registration and on the device.
 
-use super::registration::{self, Confirmed};
+use super::registration;
 use super::session::Caller;
 use crate::app::App;
 use crate::clock::Instant;
@@ -9,23 +9,9 @@ use crate::domain::totp;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::records::{self, DeviceSecret, DeviceType, PendingDevice, Profile};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use lambda_http::Body;
 use serde::Deserialize;
 use serde_json::json;
-
-pub fn seal_seed(app: &App, username: &str, seed: &[u8]) -> Result<String> {
-    let nonce = crate::random::bytes::<12>(app.rng.as_ref())?;
-    Ok(URL_SAFE_NO_PAD.encode(app.keys()?.seal(nonce, username, seed)?))
-}
-
-pub fn open_seed(app: &App, username: &str, sealed: &str) -> Result<Vec<u8>> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(sealed)
-        .map_err(|_| Error::internal("a sealed TOTP seed is not base64url"))?;
-    app.keys()?.open(username, &bytes)
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +25,9 @@ pub struct StartRequest {
 
 pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {
     let seed = crate::random::bytes::<{ totp::SECRET_BYTES }>(app.rng.as_ref())?;
-    let sealed = seal_seed(app, &caller.username, &seed)?;
+    let sealed = app
+        .keys()?
+        .seal_seed(app.rng.as_ref(), &caller.username, &seed)?;
     let reg = registration::start(
         app,
         caller,
@@ -91,14 +79,16 @@ pub async fn confirm(
         let PendingDevice::Totp { sealed_seed } = &reg.value.pending else {
             return Err(Error::NotFound);
         };
-        let seed = open_seed(app, &caller.username, sealed_seed)?;
+        let seed = app.keys()?.open_seed(&caller.username, sealed_seed)?;
         let unix_secs =
             u64::try_from(now.secs()).map_err(|_| Error::internal("the clock is before 1970"))?;
         // The confirming code's step is remembered, so it cannot be replayed at login.
         let step =
             totp::verify(&seed, request.code.trim(), unix_secs, None)?.ok_or(Error::InvalidCode)?;
         let secret = DeviceSecret::Totp {
-            sealed_seed: seal_seed(app, &caller.username, &seed)?,
+            sealed_seed: app
+                .keys()?
+                .seal_seed(app.rng.as_ref(), &caller.username, &seed)?,
             last_step: Some(step),
         };
         registration::confirm(
@@ -112,14 +102,5 @@ pub async fn confirm(
         .await
     })
     .await?;
-    confirmed_answer(&confirmed)
-}
-
-/// `201 {"device", "recovery_codes"?}`: the answer of every confirm.
-pub fn confirmed_answer(confirmed: &Confirmed) -> Result<Response<Body>> {
-    let mut body = json!({ "device": super::mfa::device_view(&confirmed.device) });
-    if let Some(codes) = &confirmed.recovery_codes {
-        body["recovery_codes"] = json!(codes);
-    }
-    http::json(201, &body)
+    crate::views::confirmed_answer(&confirmed)
 }

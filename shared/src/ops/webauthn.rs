@@ -195,7 +195,7 @@ pub async fn confirm_registration(
         .await
     })
     .await?;
-    super::totp::confirmed_answer(&confirmed)
+    crate::views::confirmed_answer(&confirmed)
 }
 
 /// Another user's registration, or another method's, is "not found".
