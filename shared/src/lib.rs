@@ -12,9 +12,13 @@
 //! - ports [`store::Store`] and [`notify::Notifier`] with their DynamoDB and SNS adapters.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod endpoints;
+pub mod enrollment;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -26,11 +30,13 @@ pub mod policy;
 pub mod random;
 pub mod records;
 pub mod routes;
+pub mod second_factor;
 pub mod store;
 pub mod telemetry;
+pub mod txn;
 pub mod views;
 
 pub use app::App;
 pub use config::Config;
 pub use error::Error;
-pub use routes::{handle, Operation, Route, ROUTES};
+pub use routes::{handle, Endpoint, Operation, Route, ROUTES};

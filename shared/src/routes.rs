@@ -6,14 +6,15 @@
 //! needs a fresh password, is the policy table beside it ([`crate::policy`]).
 
 use crate::app::{App, Needs};
+use crate::auth::Caller;
+pub use crate::endpoints::Endpoint;
 use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
 pub use crate::operation::Operation;
-use crate::ops::{accounts, events, login, mfa, push, session, sudo, totp, webauthn};
+use crate::ops::sudo;
 use crate::policy::Access;
 use crate::records::Scope;
 use lambda_http::Body;
-use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -99,13 +100,51 @@ impl Operation {
     }
 }
 
-/// Serves one request for `operation`: authenticates and re-authenticates as the policy
-/// table requires, runs the operation, and turns any error into the contract's JSON answer.
-/// Every entry point (Lambda function, dev server, tests) comes through here.
+/// Serves one request for `operation`, whichever it is: the dev server's and the tests'
+/// entry. A Lambda function serves its one operation through [`handle_as`] instead, so
+/// that its binary links that operation alone.
 pub async fn handle(app: &App, operation: Operation, request: Request) -> Response<Body> {
+    use crate::endpoints as e;
+    use Operation as Op;
+    match operation {
+        Op::CreateAccount => handle_as::<e::CreateAccount>(app, request).await,
+        Op::Login => handle_as::<e::Login>(app, request).await,
+        Op::LoginTotp => handle_as::<e::LoginTotp>(app, request).await,
+        Op::LoginRecoveryCode => handle_as::<e::LoginRecoveryCode>(app, request).await,
+        Op::LoginWebauthnStart => handle_as::<e::LoginWebauthnStart>(app, request).await,
+        Op::LoginWebauthnFinish => handle_as::<e::LoginWebauthnFinish>(app, request).await,
+        Op::LoginPush => handle_as::<e::LoginPush>(app, request).await,
+        Op::LoginPushStatus => handle_as::<e::LoginPushStatus>(app, request).await,
+        Op::Logout => handle_as::<e::Logout>(app, request).await,
+        Op::Me => handle_as::<e::Me>(app, request).await,
+        Op::GetMfa => handle_as::<e::GetMfa>(app, request).await,
+        Op::Reauthenticate => handle_as::<e::Reauthenticate>(app, request).await,
+        Op::RenameDevice => handle_as::<e::RenameDevice>(app, request).await,
+        Op::RemoveDevice => handle_as::<e::RemoveDevice>(app, request).await,
+        Op::RegenerateRecoveryCodes => handle_as::<e::RegenerateRecoveryCodes>(app, request).await,
+        Op::UpdateMfaSettings => handle_as::<e::UpdateMfaSettings>(app, request).await,
+        Op::ListEvents => handle_as::<e::ListEvents>(app, request).await,
+        Op::StartTotpRegistration => handle_as::<e::StartTotpRegistration>(app, request).await,
+        Op::ConfirmTotpRegistration => handle_as::<e::ConfirmTotpRegistration>(app, request).await,
+        Op::StartWebauthnRegistration => {
+            handle_as::<e::StartWebauthnRegistration>(app, request).await
+        }
+        Op::ConfirmWebauthnRegistration => {
+            handle_as::<e::ConfirmWebauthnRegistration>(app, request).await
+        }
+        Op::StartPushRegistration => handle_as::<e::StartPushRegistration>(app, request).await,
+        Op::PushEnroll => handle_as::<e::PushEnroll>(app, request).await,
+        Op::PushRespond => handle_as::<e::PushRespond>(app, request).await,
+    }
+}
+
+/// Serves one request for the endpoint `E`: authenticates and re-authenticates as the
+/// policy table requires, runs the operation, and turns any error into the contract's JSON
+/// answer. Every entry point comes through here.
+pub async fn handle_as<E: Endpoint>(app: &App, request: Request) -> Response<Body> {
     let started = std::time::Instant::now();
-    let route = operation.route();
-    let response = match dispatch(app, route, &request).await {
+    let route = E::OPERATION.route();
+    let response = match serve::<E>(app, route, &request).await {
         Ok(response) => response,
         Err(error) => {
             if let Error::Internal(cause) = &error {
@@ -129,180 +168,35 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
     response
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-/// Routes without a request body accept none or `{}`.
-fn no_body(request: &Request) -> Result<()> {
-    let bytes: &[u8] = request.body().as_ref();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        Ok(())
-    } else {
-        http::json_body::<Empty>(request).map(|_| ())
-    }
-}
-
-/// A body whose every field is optional may also be absent.
-fn optional_json<T: serde::de::DeserializeOwned + Default>(request: &Request) -> Result<T> {
-    let bytes: &[u8] = request.body().as_ref();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        http::json_body(request)
-    }
-}
-
-fn device_id(request: &Request) -> Result<String> {
-    http::path_parameter(request, "id")
-        .filter(|id| crate::domain::validate::plausible_id(id))
-        .ok_or(Error::NotFound)
-}
-
-/// One request, parsed and validated whole before anything is judged or written: a bad
+/// The request is parsed and validated whole before anything is judged or written: a bad
 /// body is `400` and changes nothing, not even a password failure count.
-enum Input {
-    CreateAccount(accounts::Credentials),
-    Login(accounts::Credentials),
-    LoginTotp(login::CodeRequest),
-    LoginRecoveryCode(login::CodeRequest),
-    LoginWebauthnStart(webauthn::StartLoginRequest),
-    LoginWebauthnFinish(webauthn::FinishLoginRequest),
-    LoginPush(push::LoginPushRequest, http::ClientInfo),
-    LoginPushStatus(push::StatusRequest),
-    Logout,
-    Me,
-    GetMfa,
-    Reauthenticate(sudo::PasswordRequest),
-    RenameDevice(String, mfa::RenameRequest),
-    RemoveDevice(String, sudo::PasswordRequest),
-    RegenerateRecoveryCodes(sudo::OptionalPassword),
-    UpdateMfaSettings(mfa::SettingsRequest),
-    ListEvents,
-    StartTotpRegistration(totp::StartRequest),
-    ConfirmTotpRegistration(totp::ConfirmRequest),
-    StartWebauthnRegistration(webauthn::StartRegistrationRequest),
-    ConfirmWebauthnRegistration(webauthn::ConfirmRegistrationRequest),
-    StartPushRegistration(push::StartRequest),
-    PushEnroll(push::EnrollRequest),
-    PushRespond(push::RespondRequest),
-}
-
-impl Input {
-    fn parse(operation: Operation, request: &Request) -> Result<Input> {
-        use Operation as Op;
-        Ok(match operation {
-            Op::CreateAccount => Input::CreateAccount(http::json_body(request)?),
-            Op::Login => Input::Login(http::json_body(request)?),
-            Op::LoginTotp => Input::LoginTotp(http::json_body(request)?),
-            Op::LoginRecoveryCode => Input::LoginRecoveryCode(http::json_body(request)?),
-            Op::LoginWebauthnStart => Input::LoginWebauthnStart(http::json_body(request)?),
-            Op::LoginWebauthnFinish => Input::LoginWebauthnFinish(http::json_body(request)?),
-            Op::LoginPush => {
-                Input::LoginPush(http::json_body(request)?, http::client_info(request))
-            }
-            Op::LoginPushStatus => Input::LoginPushStatus(http::json_body(request)?),
-            Op::Logout => no_body(request).map(|()| Input::Logout)?,
-            Op::Me => Input::Me,
-            Op::GetMfa => Input::GetMfa,
-            Op::Reauthenticate => Input::Reauthenticate(http::json_body(request)?),
-            Op::RenameDevice => {
-                let parsed = http::json_body(request)?;
-                Input::RenameDevice(device_id(request)?, parsed)
-            }
-            Op::RemoveDevice => {
-                let parsed = http::json_body(request)?;
-                Input::RemoveDevice(device_id(request)?, parsed)
-            }
-            Op::RegenerateRecoveryCodes => Input::RegenerateRecoveryCodes(optional_json(request)?),
-            Op::UpdateMfaSettings => Input::UpdateMfaSettings(http::json_body(request)?),
-            Op::ListEvents => Input::ListEvents,
-            Op::StartTotpRegistration => Input::StartTotpRegistration(optional_json(request)?),
-            Op::ConfirmTotpRegistration => {
-                Input::ConfirmTotpRegistration(http::json_body(request)?)
-            }
-            Op::StartWebauthnRegistration => {
-                Input::StartWebauthnRegistration(optional_json(request)?)
-            }
-            Op::ConfirmWebauthnRegistration => {
-                Input::ConfirmWebauthnRegistration(http::json_body(request)?)
-            }
-            Op::StartPushRegistration => Input::StartPushRegistration(optional_json(request)?),
-            Op::PushEnroll => Input::PushEnroll(http::json_body(request)?),
-            Op::PushRespond => Input::PushRespond(http::json_body(request)?),
-        })
-    }
-
-    /// The password the request carries for the policy's re-authentication, if any.
-    fn password(&self) -> Option<&str> {
-        match self {
-            Input::Reauthenticate(r) | Input::RemoveDevice(_, r) => Some(&r.password),
-            Input::UpdateMfaSettings(r) => Some(&r.password),
-            Input::RegenerateRecoveryCodes(r) => r.password.as_deref(),
-            Input::StartTotpRegistration(r) => r.password.as_deref(),
-            Input::StartWebauthnRegistration(r) => r.password.as_deref(),
-            Input::StartPushRegistration(r) => r.password.as_deref(),
-            _ => None,
-        }
-    }
-}
-
-async fn dispatch(app: &App, route: &Route, request: &Request) -> Result<Response<Body>> {
-    let policy = route.operation.policy();
-    let caller = match policy.access {
-        Access::Public => None,
-        Access::Setup => Some(session::authenticate(app, request, Scope::Setup).await?),
-        Access::Full => Some(session::authenticate(app, request, Scope::Full).await?),
-    };
-    let input = Input::parse(route.operation, request)?;
+async fn serve<E: Endpoint>(app: &App, route: &Route, request: &Request) -> Result<Response<Body>> {
+    let policy = E::OPERATION.policy();
+    let caller = admit(app, policy.access, request).await?;
+    let input = E::parse(request)?;
     let caller = match caller {
         Some(caller) => Some(
             sudo::enforce(
                 app,
                 policy.reauthentication,
                 caller,
-                input.password(),
+                E::password(&input),
                 route.function,
             )
             .await?,
         ),
         None => None,
     };
-    let caller = || {
-        caller
-            .as_ref()
-            .ok_or_else(|| Error::internal("an authenticated route has no caller"))
-    };
-    match input {
-        Input::CreateAccount(body) => accounts::create(app, body).await,
-        Input::Login(body) => login::password(app, body).await,
-        Input::LoginTotp(body) => login::totp(app, body).await,
-        Input::LoginRecoveryCode(body) => login::recovery_code(app, body).await,
-        Input::LoginWebauthnStart(body) => webauthn::start_login(app, body).await,
-        Input::LoginWebauthnFinish(body) => webauthn::finish_login(app, body).await,
-        Input::LoginPush(body, client) => push::login_push(app, body, client).await,
-        Input::LoginPushStatus(body) => push::status(app, body).await,
-        Input::Logout => session::logout(app, caller()?).await,
-        Input::Me => session::me(app, caller()?).await,
-        Input::GetMfa => mfa::get(app, caller()?).await,
-        Input::Reauthenticate(_) => sudo::reauthenticated(caller()?),
-        Input::RenameDevice(id, body) => mfa::rename(app, caller()?, &id, body).await,
-        Input::RemoveDevice(id, _) => mfa::remove(app, caller()?, &id).await,
-        Input::RegenerateRecoveryCodes(_) => mfa::regenerate_recovery_codes(app, caller()?).await,
-        Input::UpdateMfaSettings(body) => mfa::update_settings(app, caller()?, body).await,
-        Input::ListEvents => events::list(app, &caller()?.username).await,
-        Input::StartTotpRegistration(body) => totp::start(app, caller()?, body).await,
-        Input::ConfirmTotpRegistration(body) => totp::confirm(app, caller()?, body).await,
-        Input::StartWebauthnRegistration(body) => {
-            webauthn::start_registration(app, caller()?, body).await
-        }
-        Input::ConfirmWebauthnRegistration(body) => {
-            webauthn::confirm_registration(app, caller()?, body).await
-        }
-        Input::StartPushRegistration(body) => push::start(app, caller()?, body).await,
-        Input::PushEnroll(body) => push::enroll(app, body).await,
-        Input::PushRespond(body) => push::respond(app, body).await,
-    }
+    E::run(app, caller.as_ref(), input).await
+}
+
+/// The caller, as the route's access requires.
+async fn admit(app: &App, access: Access, request: &Request) -> Result<Option<Caller>> {
+    Ok(match access {
+        Access::Public => None,
+        Access::Setup => Some(crate::auth::authenticate(app, request, Scope::Setup).await?),
+        Access::Full => Some(crate::auth::authenticate(app, request, Scope::Full).await?),
+    })
 }
 
 #[cfg(test)]

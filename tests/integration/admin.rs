@@ -429,9 +429,8 @@ async fn revoke_sessions_ends_every_session_and_logout_drops_its_index() {
         tokens.push(r.body["session"]["token"].as_str().unwrap().to_owned());
     }
     // Each session has its index item under the user; logout removes both.
-    let index = |token: &str| {
-        records::session_index_key("ivan", &latchkey::ops::session::token_hash(token))
-    };
+    let index =
+        |token: &str| records::session_index_key("ivan", &latchkey::auth::token_hash(token));
     for token in &tokens {
         assert!(
             records::load::<SessionIndex>(env.app.store.as_ref(), &index(token))

@@ -1,5 +1,5 @@
 //! `POST /v1/mfa/totp/confirm` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::ConfirmTotpRegistration)
+    latchkey_functions::lambda::main::<latchkey::endpoints::ConfirmTotpRegistration>()
 }

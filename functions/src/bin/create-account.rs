@@ -1,5 +1,5 @@
 //! `POST /v1/accounts` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::CreateAccount)
+    latchkey_functions::lambda::main::<latchkey::endpoints::CreateAccount>()
 }

@@ -1,5 +1,5 @@
 //! `GET /v1/mfa/events` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::ListEvents)
+    latchkey_functions::lambda::main::<latchkey::endpoints::ListEvents>()
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/login/webauthn/finish` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::LoginWebauthnFinish)
+    latchkey_functions::lambda::main::<latchkey::endpoints::LoginWebauthnFinish>()
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/logout` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::Logout)
+    latchkey_functions::lambda::main::<latchkey::endpoints::Logout>()
 }

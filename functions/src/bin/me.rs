@@ -1,5 +1,5 @@
 //! `GET /v1/me` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::Me)
+    latchkey_functions::lambda::main::<latchkey::endpoints::Me>()
 }

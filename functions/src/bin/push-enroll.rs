@@ -1,5 +1,5 @@
 //! `POST /v1/push/enroll` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::PushEnroll)
+    latchkey_functions::lambda::main::<latchkey::endpoints::PushEnroll>()
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/push/respond` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::PushRespond)
+    latchkey_functions::lambda::main::<latchkey::endpoints::PushRespond>()
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/session/reauthenticate` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::Reauthenticate)
+    latchkey_functions::lambda::main::<latchkey::endpoints::Reauthenticate>()
 }

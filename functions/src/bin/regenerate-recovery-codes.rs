@@ -1,5 +1,5 @@
 //! `POST /v1/mfa/recovery-codes` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::RegenerateRecoveryCodes)
+    latchkey_functions::lambda::main::<latchkey::endpoints::RegenerateRecoveryCodes>()
 }

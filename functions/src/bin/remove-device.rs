@@ -1,5 +1,5 @@
 //! `DELETE /v1/mfa/devices/{id}` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::RemoveDevice)
+    latchkey_functions::lambda::main::<latchkey::endpoints::RemoveDevice>()
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/mfa/push` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main(latchkey::Operation::StartPushRegistration)
+    latchkey_functions::lambda::main::<latchkey::endpoints::StartPushRegistration>()
 }

@@ -1,19 +1,12 @@
 //! Sign-up. MFA starts enabled with no device, so the first login asks for setup.
 
 use crate::app::App;
+use crate::auth::Credentials;
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::records::{self, Profile};
 use lambda_http::Body;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
 
 pub async fn create(app: &App, request: Credentials) -> Result<Response<Body>> {
     let username = validate::username(&request.username)?;
@@ -34,7 +27,7 @@ pub async fn create(app: &App, request: Credentials) -> Result<Response<Body>> {
         recent_pushes: Vec::new(),
         webauthn_user_id: None,
     };
-    super::commit(app, vec![records::create(&profile)?], |_| {
+    crate::txn::commit(app, vec![records::create(&profile)?], |_| {
         Error::UsernameTaken
     })
     .await?;

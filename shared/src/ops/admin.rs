@@ -18,14 +18,14 @@
 //!
 //! reset-mfa revokes sessions both before and after it resets the profile. Before: a push
 //! enrollment started by one of the user's sessions needs that session alive to land
-//! (ops::registration), so none can land on the reset profile. After: a login that
+//! (enrollment.rs), so none can land on the reset profile. After: a login that
 //! finished in between (with an old factor) created its session under the old profile
 //! version, so it is already committed and the second pass finds it; a later login sees
 //! the reset profile and gets a setup session only.
 
-use super::events::{self, EventType};
-use super::session::revoke_by_hash;
 use crate::app::App;
+use crate::audit::{self, EventType};
+use crate::auth::revoke_by_hash;
 use crate::clock::Instant;
 use crate::domain::validate;
 use crate::error::{Error, Result};
@@ -130,7 +130,7 @@ async fn profile_of(app: &App, raw_username: &str) -> Result<crate::records::Sto
 }
 
 fn admin_event(app: &App, username: &str, now: Instant, detail: &str) -> Result<Write> {
-    events::record(
+    audit::record(
         app,
         username,
         now,
@@ -148,7 +148,7 @@ pub async fn show(app: &App, raw_username: &str) -> Result<UserState> {
         .store
         .query_desc(&events_partition(&username), EVENT_PREFIX, RECENT_EVENTS)
         .await
-        .map_err(super::store_error)?
+        .map_err(crate::txn::store_error)?
         .iter()
         .map(|item| {
             decode::<Event>(item).map(|e| EventState {
@@ -210,7 +210,7 @@ async fn session_hashes(
         .store
         .query_desc(&events_partition(username), SESSION_INDEX_PREFIX, limit)
         .await
-        .map_err(super::store_error)?;
+        .map_err(crate::txn::store_error)?;
     let mut hashes = Vec::with_capacity(items.len());
     for item in &items {
         let index = decode::<SessionIndex>(item)?.value;
@@ -235,8 +235,8 @@ async fn revoke_all(app: &App, username: &str, mut first: Vec<Write>) -> Result<
             }
             // Deletes expect nothing and the event is new: only a transaction conflict
             // can fail this, and re-sending the same writes is then right.
-            super::retrying(app, || {
-                super::commit(app, writes.clone(), super::contention)
+            crate::txn::retrying(app, || {
+                crate::txn::commit(app, writes.clone(), crate::txn::contention)
             })
             .await?;
             revoked += chunk.len();
@@ -247,7 +247,7 @@ async fn revoke_all(app: &App, username: &str, mut first: Vec<Write>) -> Result<
         }
     }
     if !first.is_empty() {
-        super::commit(app, first, super::contention).await?;
+        crate::txn::commit(app, first, crate::txn::contention).await?;
     }
     Ok(revoked)
 }
@@ -277,7 +277,7 @@ pub async fn unlock(app: &App, raw_username: &str, operator: &str) -> Result<Unl
     let now = app.clock.now();
     let event = admin_event(app, &username, now, &format!("unlock by {operator}"))?;
     let (was_locked, failed_attempts_cleared) =
-        super::update_profile(app, &username, Some(stored), |profile| {
+        crate::txn::update_profile(app, &username, Some(stored), |profile| {
             let before = (profile.locked_for(now).is_some(), profile.failed_attempts);
             profile.failed_attempts = 0;
             profile.locked_until = None;
@@ -305,7 +305,7 @@ pub async fn reset_mfa(app: &App, raw_username: &str, operator: &str) -> Result<
     let mut sessions_revoked = revoke_all(app, &username, vec![event]).await?;
     let unsubscribed = Mutex::new(HashSet::new());
     let (devices_removed, recovery_codes_removed) =
-        super::retrying(app, || reset_attempt(app, &username, &unsubscribed)).await?;
+        crate::txn::retrying(app, || reset_attempt(app, &username, &unsubscribed)).await?;
     sessions_revoked += revoke_all(app, &username, vec![]).await?;
     let push_subscriptions_removed = unsubscribed
         .lock()
@@ -362,7 +362,7 @@ async fn reset_attempt(
     // "Setup required at next login" whatever the user had chosen: the account is back
     // where a new one starts.
     profile.mfa_enabled = true;
-    super::commit(app, vec![stored.replace(&profile)?], super::contention).await?;
+    crate::txn::commit(app, vec![stored.replace(&profile)?], crate::txn::contention).await?;
     Ok((devices, codes))
 }
 

@@ -15,27 +15,28 @@
 //!
 //! Every failure of either step counts toward the account lock ([`crate::domain::lockout`]);
 //! only a complete login clears it. Each second-factor attempt runs whole inside
-//! [`super::retrying`]: read the mfa_token and profile, check the factor, then commit
+//! [`crate::txn::retrying`]: read the mfa_token and profile, check the factor, then commit
 //! success (spend the token, update the device, create the session) or failure (count it)
 //! with every record's version as the condition. A concurrent attempt that changed
 //! anything forces a re-read, so a one-time factor can never be accepted twice.
 
-use super::events::{self, EventType};
-use super::session::NewSession;
 use crate::app::App;
+use crate::audit::{self, EventType};
+use crate::auth::NewSession;
 use crate::clock::Instant;
-use crate::domain::{self, recovery, sha256_hex, validate, MFA_TOKEN_MAX_FAILURES, MFA_TOKEN_SECS};
+use crate::domain::{self, recovery, sha256_hex, validate, MFA_TOKEN_SECS};
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::records::{
-    self, load, mfa_key, profile_key, DeviceSecret, DeviceType, MfaLogin, Profile, Scope, Stored,
+    self, load, profile_key, DeviceSecret, DeviceType, MfaLogin, Profile, Scope, Stored,
 };
-use crate::store::{Item, Key, Write};
+use crate::second_factor::{fail, load_pending, methods, succeed};
+use crate::store::Write;
 use lambda_http::Body;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub use super::accounts::Credentials;
+use crate::auth::Credentials;
 
 pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>> {
     let now = app.clock.now();
@@ -46,7 +47,7 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
         Err(_) => None,
     };
     if let Some(stored) = &stored {
-        super::refuse_if_locked(&stored.value, now)?;
+        crate::txn::refuse_if_locked(&stored.value, now)?;
     }
     let matched = app
         .passwords
@@ -59,16 +60,16 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
         return Err(Error::InvalidCredentials);
     };
     if !matched {
-        return Err(super::password_failed(app, stored, now, None).await);
+        return Err(crate::txn::password_failed(app, stored, now, None).await);
     }
     // Decided at the write, under the profile's version: if the account was locked or
     // gained its first device since it was read, the outcome is decided again.
-    let answer = super::decide_unless_locked(
+    let answer = crate::txn::decide_unless_locked(
         app,
         stored,
         now,
         |profile| begin(app, profile, now),
-        super::contention,
+        crate::txn::contention,
     )
     .await?;
     http::json(200, &answer)
@@ -99,7 +100,7 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Ve
         });
         return Ok((
             answer,
-            vec![super::unchanged(stored), records::create(&login)?],
+            vec![crate::txn::unchanged(stored), records::create(&login)?],
         ));
     }
     let (scope, status) = if profile.setup_required() {
@@ -113,164 +114,15 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Ve
     let profile_write = if cleared.record_success() {
         stored.replace(&cleared)?
     } else {
-        super::unchanged(stored)
+        crate::txn::unchanged(stored)
     };
     let [session_write, index_write] = session.writes()?;
-    let event = events::record(app, &username, now, EventType::LoginSucceeded, None, detail)?;
+    let event = audit::record(app, &username, now, EventType::LoginSucceeded, None, detail)?;
     let answer = json!({ "status": status, "session": session.view() });
     Ok((
         answer,
         vec![profile_write, session_write, index_write, event],
     ))
-}
-
-/// The second factors this profile can use now, in the contract's order.
-pub fn methods(profile: &Profile) -> Vec<&'static str> {
-    let has = |kind: DeviceType| {
-        profile
-            .devices
-            .iter()
-            .any(|d| d.secret.device_type() == kind)
-    };
-    let mut out = Vec::new();
-    for kind in DeviceType::ALL {
-        if has(kind) {
-            out.push(kind.as_str());
-        }
-    }
-    if profile
-        .recovery_codes
-        .as_ref()
-        .is_some_and(|codes| !codes.hashes.is_empty())
-    {
-        out.push("recovery_code");
-    }
-    out
-}
-
-/// A login waiting for its second factor, as read at the start of one attempt.
-pub struct Pending {
-    pub mfa: Stored<MfaLogin>,
-    pub profile: Stored<Profile>,
-    pub now: Instant,
-}
-
-impl Pending {
-    pub fn username(&self) -> &str {
-        &self.profile.value.username
-    }
-}
-
-pub async fn load_pending(app: &App, mfa_token: &str) -> Result<Pending> {
-    let now = app.clock.now();
-    let mfa = app
-        .store
-        .get(&mfa_token_key(mfa_token))
-        .await
-        .map_err(super::store_error)?;
-    pending_for(app, live_login(mfa.as_ref(), now)?, now).await
-}
-
-/// Where the login of `mfa_token` is kept: only the token's SHA-256 names it.
-pub fn mfa_token_key(mfa_token: &str) -> Key {
-    mfa_key(&sha256_hex(mfa_token.as_bytes()))
-}
-
-/// The login as read from `item`, if it can still take a second factor: a missing,
-/// expired or exhausted mfa_token is 401 invalid_mfa_token, before anything else is told.
-pub fn live_login(item: Option<&Item>, now: Instant) -> Result<Stored<MfaLogin>> {
-    records::decode_found::<MfaLogin>(item)?
-        .filter(|m| Instant(m.value.expires_at) > now && m.value.failures < MFA_TOKEN_MAX_FAILURES)
-        .ok_or(Error::InvalidMfaToken)
-}
-
-/// Reads the profile of a live login; a locked account is 429 with its Retry-After.
-pub async fn pending_for(app: &App, mfa: Stored<MfaLogin>, now: Instant) -> Result<Pending> {
-    let profile = load::<Profile>(app.store.as_ref(), &profile_key(&mfa.value.username))
-        .await?
-        .ok_or(Error::InvalidMfaToken)?;
-    if let Some(seconds) = profile.value.locked_for(now) {
-        return Err(Error::TooManyAttempts {
-            retry_after_secs: seconds,
-        });
-    }
-    Ok(Pending { mfa, profile, now })
-}
-
-/// Counts a wrong second factor against the mfa_token and the account, then answers
-/// `error`. The token dies at its fifth failure.
-pub async fn fail(
-    app: &App,
-    pending: &Pending,
-    device_id: Option<&str>,
-    detail: Option<&str>,
-    error: Error,
-) -> Result<Response<Body>> {
-    let mut mfa = pending.mfa.value.clone();
-    mfa.failures += 1;
-    let mut profile = pending.profile.value.clone();
-    profile.record_failure(pending.now);
-    let mfa_write = if mfa.failures >= MFA_TOKEN_MAX_FAILURES {
-        pending.mfa.consume()
-    } else {
-        pending.mfa.replace(&mfa)?
-    };
-    let writes = vec![
-        mfa_write,
-        pending.profile.replace(&profile)?,
-        events::record(
-            app,
-            pending.username(),
-            pending.now,
-            EventType::SecondFactorFailed,
-            device_id,
-            detail,
-        )?,
-    ];
-    super::commit(app, writes, super::contention).await?;
-    Err(error)
-}
-
-/// Finishes the login: spends the mfa_token, stores `profile` (the caller's changes, such
-/// as a TOTP step or a spent recovery code), creates the full session. `extra` joins the
-/// same atomic write; `answer` adds fields to the authenticated answer.
-pub async fn succeed(
-    app: &App,
-    pending: &Pending,
-    mut profile: Profile,
-    device_id: Option<&str>,
-    extra: Vec<Write>,
-    answer: Value,
-) -> Result<Response<Body>> {
-    profile.record_success();
-    if let Some(id) = device_id {
-        if let Some(device) = profile.devices.iter_mut().find(|d| d.id == id) {
-            device.last_used_at = Some(pending.now.millis());
-        }
-    }
-    let session = NewSession::create(app, pending.username(), Scope::Full, pending.now)?;
-    let [session_write, index_write] = session.writes()?;
-    let mut writes = vec![
-        pending.mfa.consume(),
-        pending.profile.replace(&profile)?,
-        session_write,
-        index_write,
-        events::record(
-            app,
-            pending.username(),
-            pending.now,
-            EventType::LoginSucceeded,
-            device_id,
-            None,
-        )?,
-    ];
-    writes.extend(extra);
-    super::commit(app, writes, super::contention).await?;
-    let mut body = json!({ "status": "authenticated", "session": session.view() });
-    if let (Value::Object(body), Value::Object(more)) = (&mut body, answer) {
-        body.extend(more);
-    }
-    http::json(200, &body)
 }
 
 #[derive(Deserialize)]
@@ -281,7 +133,7 @@ pub struct CodeRequest {
 }
 
 pub async fn totp(app: &App, request: CodeRequest) -> Result<Response<Body>> {
-    super::retrying(app, || totp_attempt(app, &request)).await
+    crate::txn::retrying(app, || totp_attempt(app, &request)).await
 }
 
 async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>> {
@@ -326,7 +178,7 @@ async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>
 }
 
 pub async fn recovery_code(app: &App, request: CodeRequest) -> Result<Response<Body>> {
-    super::retrying(app, || recovery_attempt(app, &request)).await
+    crate::txn::retrying(app, || recovery_attempt(app, &request)).await
 }
 
 async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>> {
@@ -367,7 +219,7 @@ async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<Response<B
         }
         None => return Err(Error::internal("recovery codes vanished from the profile")),
     };
-    let used = events::record(
+    let used = audit::record(
         app,
         pending.username(),
         pending.now,

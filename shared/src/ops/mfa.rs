@@ -2,9 +2,9 @@
 //! MFA opt-out/in. Which of these ask for the password again is the policy table's to say
 //! ([`crate::policy`]), and dispatch checks it before any of them runs.
 
-use super::events::{self, EventType};
-use super::session::Caller;
 use crate::app::App;
+use crate::audit::{self, EventType};
+use crate::auth::Caller;
 use crate::domain::recovery;
 use crate::domain::validate;
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ pub async fn rename(
 ) -> Result<Response<Body>> {
     let name = validate::device_name(&request.name)?;
     let now = app.clock.now();
-    let event = events::record(
+    let event = audit::record(
         app,
         &caller.username,
         now,
@@ -42,7 +42,7 @@ pub async fn rename(
         Some(device_id),
         None,
     )?;
-    let device = super::update_profile(app, &caller.username, None, |profile| {
+    let device = crate::txn::update_profile(app, &caller.username, None, |profile| {
         let device = profile
             .devices
             .iter_mut()
@@ -74,7 +74,7 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Respo
         app.notifier.unsubscribe(arn).await?;
     }
     let now = app.clock.now();
-    let event = events::record(
+    let event = audit::record(
         app,
         &caller.username,
         now,
@@ -82,7 +82,7 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Respo
         Some(device_id),
         Some(device.secret.device_type().as_str()),
     )?;
-    let setup = super::update_profile(app, &caller.username, Some(profile), |profile| {
+    let setup = crate::txn::update_profile(app, &caller.username, Some(profile), |profile| {
         let before = profile.devices.len();
         profile.devices.retain(|d| d.id != device_id);
         if profile.devices.len() == before {
@@ -97,7 +97,7 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Respo
 pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Response<Body>> {
     let now = app.clock.now();
     let (codes, hashes) = recovery::new_set(app.rng.as_ref(), app.keys()?)?;
-    let event = events::record(
+    let event = audit::record(
         app,
         &caller.username,
         now,
@@ -105,7 +105,7 @@ pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Res
         None,
         None,
     )?;
-    super::update_profile(app, &caller.username, caller.profile.clone(), |profile| {
+    crate::txn::update_profile(app, &caller.username, caller.profile.clone(), |profile| {
         profile.recovery_codes = Some(RecoveryCodes {
             hashes: hashes.clone(),
             generated_at: now.millis(),
@@ -139,8 +139,8 @@ pub async fn update_settings(
     } else {
         EventType::MfaDisabled
     };
-    let event = events::record(app, &caller.username, now, kind, None, None)?;
-    let view = super::update_profile(app, &caller.username, Some(profile), |profile| {
+    let event = audit::record(app, &caller.username, now, kind, None, None)?;
+    let view = crate::txn::update_profile(app, &caller.username, Some(profile), |profile| {
         let changed = profile.mfa_enabled != request.mfa_enabled;
         profile.mfa_enabled = request.mfa_enabled;
         let extra = if changed { vec![event.clone()] } else { vec![] };

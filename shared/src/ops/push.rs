@@ -34,19 +34,19 @@
 //! The wire format (registration URI, the strings devices sign, the signed envelope and
 //! its payloads) is the `latchkey-wire` crate's, which push-agent reads with: one copy.
 
-use super::events::{self, EventType};
-use super::login::{self, Pending};
-use super::registration;
-use super::session::Caller;
 use crate::app::App;
+use crate::audit::{self, EventType};
+use crate::auth::Caller;
 use crate::clock::Instant;
 use crate::domain::{secrets_equal, sha256_hex, validate};
+use crate::enrollment;
 use crate::error::{Error, Result};
 use crate::http::{self, ClientInfo, Response};
 use crate::records::{
     self, load, mfa_key, profile_key, push_key, DeviceSecret, DeviceType, MfaLogin, PendingDevice,
     Profile, Push, PushStatus, Stored,
 };
+use crate::second_factor::{self, Pending};
 use crate::store::{Item, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -83,7 +83,7 @@ pub struct StartRequest {
 pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {
     let secret = crate::random::token::<32>(app.rng.as_ref())?;
     let secret_hash = sha256_hex(secret.as_bytes());
-    let reg = registration::start(
+    let reg = enrollment::start(
         app,
         caller,
         DeviceType::Push,
@@ -135,7 +135,7 @@ pub struct EnrollRequest {
 /// (401 invalid_signature). The recovery codes a first device brings are not in this
 /// answer: it goes to the device, not to the user's browser, which makes fresh ones.
 pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>> {
-    registration::optional_name(request.name.as_deref())?;
+    enrollment::optional_name(request.name.as_deref())?;
     let public_key = device_key(&request.public_key).ok_or_else(|| {
         Error::invalid("field `public_key` must be an uncompressed P-256 point, base64url")
     })?;
@@ -144,7 +144,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
         return Err(Error::NotFound);
     }
 
-    let reg = registration::open(app, &request.registration_id, app.clock.now()).await?;
+    let reg = enrollment::open(app, &request.registration_id, app.clock.now()).await?;
     let PendingDevice::Push { secret_hash } = &reg.value.pending else {
         return Err(Error::NotFound);
     };
@@ -160,7 +160,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     let profile = load::<Profile>(app.store.as_ref(), &profile_key(&reg.value.username))
         .await?
         .ok_or(Error::NotFound)?;
-    registration::check_room(&profile.value, DeviceType::Push)?;
+    enrollment::check_room(&profile.value, DeviceType::Push)?;
 
     // The filter policy names the device, so its id exists before the device does.
     let device_id = crate::random::id(app.rng.as_ref())?;
@@ -171,14 +171,14 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     // meanwhile fails the write, and the retry reads afresh.
     let mut seed = Some((reg, profile));
     let (request, subscription_arn, id) = (&request, &subscription, &device_id);
-    let confirmed = super::retrying(app, || {
+    let confirmed = crate::txn::retrying(app, || {
         let seed = seed.take();
         async move {
             let now = app.clock.now();
             let (reg, profile) = match seed {
-                Some((reg, profile)) => (registration::still_open(reg, now)?, Some(profile)),
+                Some((reg, profile)) => (enrollment::still_open(reg, now)?, Some(profile)),
                 None => (
-                    registration::open(app, &request.registration_id, now).await?,
+                    enrollment::open(app, &request.registration_id, now).await?,
                     None,
                 ),
             };
@@ -189,7 +189,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
                 public_key: request.public_key.clone(),
                 subscription_arn: Some(subscription_arn.clone()),
             };
-            registration::confirm_with_id(
+            enrollment::confirm_with_id(
                 app,
                 &reg,
                 None,
@@ -307,7 +307,7 @@ pub async fn login_push(
     request: LoginPushRequest,
     client: ClientInfo,
 ) -> Result<Response<Body>> {
-    let (push, number) = super::retrying(app, || create_push(app, &request.mfa_token)).await?;
+    let (push, number) = crate::txn::retrying(app, || create_push(app, &request.mfa_token)).await?;
     let message = signed_message(app, &push, &client)?;
     if app
         .notifier
@@ -330,7 +330,7 @@ pub async fn login_push(
 
 /// Checks the limits and writes the push with both counters, all at once.
 async fn create_push(app: &App, mfa_token: &str) -> Result<(Push, String)> {
-    let pending = login::load_pending(app, mfa_token).await?;
+    let pending = second_factor::load_pending(app, mfa_token).await?;
     let now = pending.now;
     let device_id = pending
         .profile
@@ -380,7 +380,7 @@ async fn create_push(app: &App, mfa_token: &str) -> Result<(Push, String)> {
         pending.mfa.replace(&mfa)?,
         pending.profile.replace(&profile)?,
     ];
-    super::commit(app, writes, super::contention).await?;
+    crate::txn::commit(app, writes, crate::txn::contention).await?;
     Ok((push, number))
 }
 
@@ -415,7 +415,7 @@ fn signed_message(app: &App, push: &Push, client: &ClientInfo) -> Result<String>
 /// two counters get their unit back, since nothing reached the user. Best effort: if this
 /// fails too, the push still expires unanswered and the counters age out.
 async fn withdraw(app: &App, push: &Push) {
-    let result = super::retrying(app, || async {
+    let result = crate::txn::retrying(app, || async {
         let [stored, mfa, profile] = records::get_many(
             app.store.as_ref(),
             [
@@ -450,7 +450,7 @@ async fn withdraw(app: &App, push: &Push) {
                 writes.push(profile.replace(&given_back)?);
             }
         }
-        super::commit(app, writes, super::contention).await
+        crate::txn::commit(app, writes, crate::txn::contention).await
     })
     .await;
     if result.is_err() {
@@ -468,17 +468,20 @@ pub struct StatusRequest {
 /// `POST /v1/login/push/status` → `{"status": "pending" | "denied" | "expired"}`, or the
 /// authenticated answer once, when approved.
 pub async fn status(app: &App, request: StatusRequest) -> Result<Response<Body>> {
-    super::retrying(app, || status_attempt(app, &request)).await
+    crate::txn::retrying(app, || status_attempt(app, &request)).await
 }
 
 async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<Body>> {
     let now = app.clock.now();
-    let mfa_key = login::mfa_token_key(&request.mfa_token);
+    let mfa_key = second_factor::mfa_token_key(&request.mfa_token);
     // Both keys come with the request, so one read fetches the login and its push; an
     // id too long to exist only needs the login (its token is judged first).
     let (mfa, push) = if !validate::plausible_id(&request.push_id) {
         (
-            app.store.get(&mfa_key).await.map_err(super::store_error)?,
+            app.store
+                .get(&mfa_key)
+                .await
+                .map_err(crate::txn::store_error)?,
             None,
         )
     } else {
@@ -486,7 +489,8 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<B
             records::get_many(app.store.as_ref(), [mfa_key, push_key(&request.push_id)]).await?;
         (mfa, push)
     };
-    let pending = login::pending_for(app, login::live_login(mfa.as_ref(), now)?, now).await?;
+    let pending =
+        second_factor::pending_for(app, second_factor::live_login(mfa.as_ref(), now)?, now).await?;
     let push = own_push(&pending, push.as_ref())?;
     let label = match push.value.status {
         PushStatus::Pending if Instant(push.value.expires_at) <= pending.now => "expired",
@@ -505,7 +509,7 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<B
                 "expired"
             } else {
                 let profile = pending.profile.value.clone();
-                return login::succeed(
+                return second_factor::succeed(
                     app,
                     &pending,
                     profile,
@@ -556,7 +560,7 @@ pub async fn respond(app: &App, request: RespondRequest) -> Result<Response<Body
     if !validate::plausible_id(&request.push_id) {
         return Err(Error::NotFound);
     }
-    let status = super::retrying(app, || respond_attempt(app, &request)).await?;
+    let status = crate::txn::retrying(app, || respond_attempt(app, &request)).await?;
     http::json(200, &json!({ "status": status }))
 }
 
@@ -618,7 +622,7 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
         }
         Decision::Deny => {
             answered.status = PushStatus::Denied;
-            let event = events::record(
+            let event = audit::record(
                 app,
                 &username,
                 now,
@@ -635,12 +639,12 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
             ("denied", writes)
         }
     };
-    super::commit(app, writes, super::contention).await?;
+    crate::txn::commit(app, writes, crate::txn::contention).await?;
     Ok(status)
 }
 
 /// A wrong number is a wrong second factor: it counts against the login's mfa_token (as
-/// [`login::fail`] does; the token dies at its fifth) and toward the account lock.
+/// [`second_factor::fail`] does; the token dies at its fifth) and toward the account lock.
 /// The exhausted token is kept, not deleted: `load_pending` refuses it all the same, and
 /// this function's IAM policy has no DeleteItem.
 async fn wrong_number(
@@ -658,7 +662,7 @@ async fn wrong_number(
     let mut counted = profile.value.clone();
     counted.record_failure(now);
     writes.push(profile.replace(&counted)?);
-    writes.push(events::record(
+    writes.push(audit::record(
         app,
         &push.username,
         now,

@@ -3,17 +3,17 @@
 //!
 //! A right password marks the session it came through for five minutes; a wrong one is
 //! `401 invalid_credentials` and counts toward the account lock exactly as at login, decided
-//! when the failure is written ([`super::decide_unless_locked`]), so a burst of guesses
+//! when the failure is written ([`crate::txn::decide_unless_locked`]), so a burst of guesses
 //! through stolen sessions gets no more than the ten a burst at login gets.
 
-use super::session::{mark_reauthenticated, Caller};
-use super::{decide_unless_locked, password_failed, refuse_if_locked, unchanged};
 use crate::app::App;
+use crate::auth::{mark_reauthenticated, Caller};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::policy::Reauthentication;
 use crate::records::{load, Record, Session};
+use crate::txn::{decide_unless_locked, password_failed, refuse_if_locked, unchanged};
 use lambda_http::Body;
 use serde::Deserialize;
 use serde_json::json;

@@ -1,11 +1,11 @@
 //! Authenticator-app registration. The seed is sealed (AES-256-GCM, bound to the
 //! username) before it reaches the store, in the pending registration and on the device.
 
-use super::registration;
-use super::session::Caller;
 use crate::app::App;
+use crate::auth::Caller;
 use crate::clock::Instant;
 use crate::domain::totp;
+use crate::enrollment;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::records::{self, DeviceSecret, DeviceType, PendingDevice, Profile};
@@ -28,7 +28,7 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
     let sealed = app
         .keys()?
         .seal_seed(app.rng.as_ref(), &caller.username, &seed)?;
-    let reg = registration::start(
+    let reg = enrollment::start(
         app,
         caller,
         DeviceType::Totp,
@@ -67,11 +67,11 @@ pub async fn confirm(
     caller: &Caller,
     request: ConfirmRequest,
 ) -> Result<Response<Body>> {
-    registration::optional_name(request.name.as_deref())?;
-    let confirmed = super::retrying(app, || async {
+    enrollment::optional_name(request.name.as_deref())?;
+    let confirmed = crate::txn::retrying(app, || async {
         let now = app.clock.now();
         let (reg, profile) =
-            registration::open_with_profile(app, &request.registration_id, &caller.username, now)
+            enrollment::open_with_profile(app, &request.registration_id, &caller.username, now)
                 .await?;
         if reg.value.username != caller.username {
             return Err(Error::NotFound);
@@ -91,7 +91,7 @@ pub async fn confirm(
                 .seal_seed(app.rng.as_ref(), &caller.username, &seed)?,
             last_step: Some(step),
         };
-        registration::confirm(
+        enrollment::confirm(
             app,
             &reg,
             Some(caller),

@@ -23,15 +23,15 @@
 //! a counter that did not advance flags the device `possible_clone` and refuses it from
 //! then on, until the user removes it.
 
-use super::login::{self, Pending};
-use super::registration;
-use super::session::Caller;
 use crate::app::App;
+use crate::auth::Caller;
+use crate::enrollment;
 use crate::error::{Error, Result};
 use crate::http::{self, Response};
 use crate::records::{
     self, load, profile_key, DeviceSecret, DeviceType, PendingDevice, Profile, Registration, Stored,
 };
+use crate::second_factor::{self, Pending};
 use lambda_http::Body;
 use serde::Deserialize;
 use serde_json::json;
@@ -92,16 +92,16 @@ pub async fn start_registration(
     caller: &Caller,
     request: StartRegistrationRequest,
 ) -> Result<Response<Body>> {
-    let name = registration::optional_name(request.name.as_deref())?;
+    let name = enrollment::optional_name(request.name.as_deref())?;
     // The first attempt starts from the profile the policy already read, if it did.
     let seed = std::sync::Mutex::new(caller.profile.clone());
-    let (reg, options) = super::retrying(app, || async {
+    let (reg, options) = crate::txn::retrying(app, || async {
         let seeded = seed.lock().ok().and_then(|mut s| s.take());
         let profile = match seeded {
             Some(profile) => profile,
             None => profile_of(app, &caller.username).await?,
         };
-        registration::check_room(&profile.value, DeviceType::Webauthn)?;
+        enrollment::check_room(&profile.value, DeviceType::Webauthn)?;
         let exclude: Vec<CredentialID> = passkeys(&profile.value)
             .map(|p| p.cred_id().clone())
             .collect();
@@ -130,7 +130,7 @@ pub async fn start_registration(
                 (!exclude.is_empty()).then_some(exclude),
             )
             .map_err(ceremony_error)?;
-        let reg = registration::create(
+        let reg = enrollment::create(
             app,
             caller,
             name.clone(),
@@ -165,11 +165,11 @@ pub async fn confirm_registration(
     caller: &Caller,
     request: ConfirmRegistrationRequest,
 ) -> Result<Response<Body>> {
-    registration::optional_name(request.name.as_deref())?;
-    let confirmed = super::retrying(app, || async {
+    enrollment::optional_name(request.name.as_deref())?;
+    let confirmed = crate::txn::retrying(app, || async {
         let now = app.clock.now();
         let (reg, profile) =
-            registration::open_with_profile(app, &request.registration_id, &caller.username, now)
+            enrollment::open_with_profile(app, &request.registration_id, &caller.username, now)
                 .await?;
         let state = pending_state(&reg.value, caller)?;
         let profile =
@@ -184,7 +184,7 @@ pub async fn confirm_registration(
             .webauthn
             .finish_passkey_registration(&request.credential, state)
             .map_err(refused_registration)?;
-        registration::confirm(
+        enrollment::confirm(
             app,
             &reg,
             Some(caller),
@@ -246,8 +246,8 @@ pub struct StartLoginRequest {
 /// `POST /v1/login/webauthn/start`: a fresh challenge for the user's credentials,
 /// replacing any earlier one of this login.
 pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<Response<Body>> {
-    let options = super::retrying(app, || async {
-        let pending = login::load_pending(app, &request.mfa_token).await?;
+    let options = crate::txn::retrying(app, || async {
+        let pending = second_factor::load_pending(app, &request.mfa_token).await?;
         let keys: Vec<Passkey> = passkeys(&pending.profile.value).cloned().collect();
         // webauthn-rs would happily start a ceremony no authenticator can answer.
         if keys.is_empty() {
@@ -259,7 +259,12 @@ pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<Respon
             .map_err(ceremony_error)?;
         let mut mfa = pending.mfa.value.clone();
         mfa.webauthn_state = Some(state);
-        super::commit(app, vec![pending.mfa.replace(&mfa)?], super::contention).await?;
+        crate::txn::commit(
+            app,
+            vec![pending.mfa.replace(&mfa)?],
+            crate::txn::contention,
+        )
+        .await?;
         Ok(options)
     })
     .await?;
@@ -276,11 +281,11 @@ pub struct FinishLoginRequest {
 
 /// `POST /v1/login/webauthn/finish`.
 pub async fn finish_login(app: &App, request: FinishLoginRequest) -> Result<Response<Body>> {
-    super::retrying(app, || finish_attempt(app, &request)).await
+    crate::txn::retrying(app, || finish_attempt(app, &request)).await
 }
 
 async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<Response<Body>> {
-    let mut pending = login::load_pending(app, &request.mfa_token).await?;
+    let mut pending = second_factor::load_pending(app, &request.mfa_token).await?;
     // Taken out first: whatever this attempt writes stores the login without it.
     let state = pending.mfa.value.webauthn_state.take();
     let device_id = device_with_credential(&pending.profile.value, &request.credential.raw_id)
@@ -332,7 +337,7 @@ async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<Respo
     }
     // Counter and backup flags; `succeed` stores the profile in any case.
     credential.update_credential(&result);
-    login::succeed(app, &pending, profile, Some(&device_id), vec![], json!({})).await
+    second_factor::succeed(app, &pending, profile, Some(&device_id), vec![], json!({})).await
 }
 
 /// A refused assertion: counted against the mfa_token and the account.
@@ -343,7 +348,7 @@ async fn refuse(
     why: &str,
 ) -> Result<Response<Body>> {
     let detail = format!("security key: {why}");
-    login::fail(
+    second_factor::fail(
         app,
         pending,
         device_id,
@@ -371,7 +376,7 @@ async fn possible_clone(
     }) {
         device.warning = Some(POSSIBLE_CLONE.to_owned());
     }
-    login::fail(
+    second_factor::fail(
         app,
         &pending,
         device_id,

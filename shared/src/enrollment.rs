@@ -3,9 +3,9 @@
 //! device, issues the first recovery codes when the user has none, and turns the setup
 //! session that started it into a full one — all in one atomic write.
 
-use super::events::{self, EventType};
-use super::session::{index_entries, index_of, revoke_by_hash, Caller};
 use crate::app::App;
+use crate::audit::{self, EventType};
+use crate::auth::{index_entries, index_of, revoke_by_hash, Caller};
 use crate::clock::Instant;
 use crate::domain::{recovery, validate, REGISTRATION_SECS};
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ pub async fn create(
     };
     let mut writes = vec![records::create(&registration)?];
     writes.extend(extra);
-    super::commit(app, writes, super::contention).await?;
+    crate::txn::commit(app, writes, crate::txn::contention).await?;
     Ok(registration)
 }
 
@@ -208,7 +208,7 @@ pub async fn confirm_with_id(
     let mut writes = vec![
         registration.replace(&used)?,
         profile.replace(&updated)?,
-        events::record(
+        audit::record(
             app,
             &username,
             now,
@@ -226,7 +226,7 @@ pub async fn confirm_with_id(
             generated_at: now.millis(),
         });
         writes[1] = profile.replace(&updated)?;
-        writes.push(events::record(
+        writes.push(audit::record(
             app,
             &username,
             now,
@@ -248,7 +248,7 @@ pub async fn confirm_with_id(
         let keep = &registration.value.session_hash;
         writes.extend(end_other_setup_sessions(app, &username, keep).await?);
     }
-    super::commit(app, writes, |index| match index {
+    crate::txn::commit(app, writes, |index| match index {
         0 => Error::RegistrationUsed,
         i if i == session_index && starting.is_some() => match caller {
             Some(_) => Error::Unauthenticated,

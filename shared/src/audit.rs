@@ -1,0 +1,67 @@
+//! Security-log items: what happened to an account, written in the same transaction as the
+//! change itself, so no event is ever apart from its effect. Types, device ids and short
+//! non-secret details only.
+
+use crate::app::App;
+use crate::clock::Instant;
+use crate::error::Result;
+use crate::records::{self, Event};
+use crate::store::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    LoginSucceeded,
+    LoginFailed,
+    SecondFactorFailed,
+    DeviceAdded,
+    DeviceRenamed,
+    DeviceRemoved,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
+    PushDenied,
+    MfaEnabled,
+    MfaDisabled,
+    /// Operator actions from `latchkey-admin`; not in the API's base list of event types
+    /// (docs/openapi.yaml, `Event`), which names the user's own actions; the detail names
+    /// the operator.
+    AdminAction,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::LoginSucceeded => "login_succeeded",
+            EventType::LoginFailed => "login_failed",
+            EventType::SecondFactorFailed => "second_factor_failed",
+            EventType::DeviceAdded => "device_added",
+            EventType::DeviceRenamed => "device_renamed",
+            EventType::DeviceRemoved => "device_removed",
+            EventType::RecoveryCodesGenerated => "recovery_codes_generated",
+            EventType::RecoveryCodeUsed => "recovery_code_used",
+            EventType::PushDenied => "push_denied",
+            EventType::MfaEnabled => "mfa_enabled",
+            EventType::MfaDisabled => "mfa_disabled",
+            EventType::AdminAction => "admin_action",
+        }
+    }
+}
+
+/// The write that records one event.
+pub fn record(
+    app: &App,
+    username: &str,
+    at: Instant,
+    kind: EventType,
+    device_id: Option<&str>,
+    detail: Option<&str>,
+) -> Result<Write> {
+    let event = Event {
+        username: username.to_owned(),
+        at: at.millis(),
+        id: crate::random::token::<6>(app.rng.as_ref())?,
+        kind: kind.as_str().to_owned(),
+        device_id: device_id.map(str::to_owned),
+        detail: detail.map(str::to_owned),
+    };
+    records::create(&event)
+}

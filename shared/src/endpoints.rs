@@ -1,0 +1,190 @@
+//! One endpoint per operation: how its request is read, which password in it the policy
+//! judges, and which operation it runs. A Lambda function is generic over its endpoint
+//! ([`crate::routes::handle_as`]), so its binary links its own operation and no other;
+//! the dev server, which serves them all, picks one by [`Operation`].
+
+use crate::app::App;
+use crate::auth::{Caller, Credentials};
+use crate::error::{Error, Result};
+use crate::http::{self, ClientInfo, Request, Response};
+use crate::operation::Operation;
+use crate::ops::{accounts, events, login, mfa, push, session, sudo, totp, webauthn};
+use lambda_http::Body;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::future::Future;
+
+pub trait Endpoint {
+    const OPERATION: Operation;
+    /// The request, parsed and validated whole.
+    type Input: Send + Sync;
+
+    fn parse(request: &Request) -> Result<Self::Input>;
+
+    /// The password the request carries for the policy's re-authentication, if any.
+    fn password(_input: &Self::Input) -> Option<&str> {
+        None
+    }
+
+    fn run(
+        app: &App,
+        caller: Option<&Caller>,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Response<Body>>> + Send;
+}
+
+/// The caller of a route the policy table lets only sessions reach.
+fn signed_in(caller: Option<&Caller>) -> Result<&Caller> {
+    caller.ok_or_else(|| Error::internal("an authenticated route has no caller"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+fn is_blank(request: &Request) -> bool {
+    let bytes: &[u8] = request.body().as_ref();
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Routes without a request body accept none or `{}`.
+fn no_body(request: &Request) -> Result<()> {
+    if is_blank(request) {
+        Ok(())
+    } else {
+        http::json_body::<Empty>(request).map(|_| ())
+    }
+}
+
+/// A body whose every field is optional may also be absent.
+fn optional_json<T: DeserializeOwned + Default>(request: &Request) -> Result<T> {
+    if is_blank(request) {
+        Ok(T::default())
+    } else {
+        http::json_body(request)
+    }
+}
+
+/// The `{id}` of a device path; one too long to exist is unknown.
+fn device_id(request: &Request) -> Result<String> {
+    http::path_parameter(request, "id")
+        .filter(|id| crate::domain::validate::plausible_id(id))
+        .ok_or(Error::NotFound)
+}
+
+/// An endpoint: its name is its operation's; `parse` reads the request; `password`, when
+/// given, names the input's password field; `run` calls the operation.
+macro_rules! endpoint {
+    (
+        $name:ident($input:ty),
+        parse($request:ident) $parse:block,
+        $(password($pw_input:ident) $password:block,)?
+        run($app:ident, $caller:ident, $body:ident) $run:block
+    ) => {
+        pub struct $name;
+
+        impl Endpoint for $name {
+            const OPERATION: Operation = Operation::$name;
+            type Input = $input;
+
+            fn parse($request: &Request) -> Result<$input> $parse
+
+            $(fn password($pw_input: &$input) -> Option<&str> $password)?
+
+            #[allow(unused_variables)]
+            async fn run(
+                $app: &App,
+                $caller: Option<&Caller>,
+                $body: $input,
+            ) -> Result<Response<Body>> $run
+        }
+    };
+}
+
+endpoint!(CreateAccount(Credentials),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { accounts::create(app, body).await });
+endpoint!(Login(Credentials),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { login::password(app, body).await });
+endpoint!(LoginTotp(login::CodeRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { login::totp(app, body).await });
+endpoint!(LoginRecoveryCode(login::CodeRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { login::recovery_code(app, body).await });
+endpoint!(LoginWebauthnStart(webauthn::StartLoginRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { webauthn::start_login(app, body).await });
+endpoint!(LoginWebauthnFinish(webauthn::FinishLoginRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { webauthn::finish_login(app, body).await });
+endpoint!(LoginPush((push::LoginPushRequest, ClientInfo)),
+    parse(r) { Ok((http::json_body(r)?, http::client_info(r))) },
+    run(app, caller, body) { push::login_push(app, body.0, body.1).await });
+endpoint!(LoginPushStatus(push::StatusRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { push::status(app, body).await });
+endpoint!(Logout(()),
+    parse(r) { no_body(r) },
+    run(app, caller, body) { session::logout(app, signed_in(caller)?).await });
+endpoint!(Me(()),
+    parse(_r) { Ok(()) },
+    run(app, caller, body) { session::me(app, signed_in(caller)?).await });
+endpoint!(GetMfa(()),
+    parse(_r) { Ok(()) },
+    run(app, caller, body) { mfa::get(app, signed_in(caller)?).await });
+endpoint!(Reauthenticate(sudo::PasswordRequest),
+    parse(r) { http::json_body(r) },
+    password(input) { Some(&input.password) },
+    run(app, caller, body) { sudo::reauthenticated(signed_in(caller)?) });
+endpoint!(RenameDevice((String, mfa::RenameRequest)),
+    parse(r) {
+        let body = http::json_body(r)?;
+        Ok((device_id(r)?, body))
+    },
+    run(app, caller, body) { mfa::rename(app, signed_in(caller)?, &body.0, body.1).await });
+endpoint!(RemoveDevice((String, sudo::PasswordRequest)),
+    parse(r) {
+        let body = http::json_body(r)?;
+        Ok((device_id(r)?, body))
+    },
+    password(input) { Some(&input.1.password) },
+    run(app, caller, body) { mfa::remove(app, signed_in(caller)?, &body.0).await });
+endpoint!(RegenerateRecoveryCodes(sudo::OptionalPassword),
+    parse(r) { optional_json(r) },
+    password(input) { input.password.as_deref() },
+    run(app, caller, body) { mfa::regenerate_recovery_codes(app, signed_in(caller)?).await });
+endpoint!(UpdateMfaSettings(mfa::SettingsRequest),
+    parse(r) { http::json_body(r) },
+    password(input) { Some(&input.password) },
+    run(app, caller, body) { mfa::update_settings(app, signed_in(caller)?, body).await });
+endpoint!(ListEvents(()),
+    parse(_r) { Ok(()) },
+    run(app, caller, body) { events::list(app, &signed_in(caller)?.username).await });
+endpoint!(StartTotpRegistration(totp::StartRequest),
+    parse(r) { optional_json(r) },
+    password(input) { input.password.as_deref() },
+    run(app, caller, body) { totp::start(app, signed_in(caller)?, body).await });
+endpoint!(ConfirmTotpRegistration(totp::ConfirmRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { totp::confirm(app, signed_in(caller)?, body).await });
+endpoint!(StartWebauthnRegistration(webauthn::StartRegistrationRequest),
+    parse(r) { optional_json(r) },
+    password(input) { input.password.as_deref() },
+    run(app, caller, body) { webauthn::start_registration(app, signed_in(caller)?, body).await });
+endpoint!(ConfirmWebauthnRegistration(webauthn::ConfirmRegistrationRequest),
+parse(r) { http::json_body(r) },
+run(app, caller, body) {
+    webauthn::confirm_registration(app, signed_in(caller)?, body).await
+});
+endpoint!(StartPushRegistration(push::StartRequest),
+    parse(r) { optional_json(r) },
+    password(input) { input.password.as_deref() },
+    run(app, caller, body) { push::start(app, signed_in(caller)?, body).await });
+endpoint!(PushEnroll(push::EnrollRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { push::enroll(app, body).await });
+endpoint!(PushRespond(push::RespondRequest),
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { push::respond(app, body).await });
