@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::future::Future;
 
-pub trait Endpoint {
+pub trait Endpoint: 'static {
     const OPERATION: Operation;
     /// The request, parsed and validated whole.
     type Input: Send + Sync;

@@ -15,6 +15,8 @@ use crate::ops::sudo;
 use crate::policy::Access;
 use crate::records::Scope;
 use lambda_http::Body;
+use std::future::Future;
+use std::pin::Pin;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -136,6 +138,28 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
         Op::PushEnroll => handle_as::<e::PushEnroll>(app, request).await,
         Op::PushRespond => handle_as::<e::PushRespond>(app, request).await,
     }
+}
+
+/// A function's endpoint as a plain function pointer, so that the code serving invocations
+/// is compiled once, not once per endpoint (functions/src/lambda.rs).
+#[derive(Clone, Copy)]
+pub struct Handler {
+    pub operation: Operation,
+    pub serve: for<'a> fn(&'a App, Request) -> Answer<'a>,
+}
+
+pub type Answer<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+
+/// The handler of the endpoint `E`.
+pub fn handler<E: Endpoint>() -> Handler {
+    Handler {
+        operation: E::OPERATION,
+        serve: serve_boxed::<E>,
+    }
+}
+
+fn serve_boxed<E: Endpoint>(app: &App, request: Request) -> Answer<'_> {
+    Box::pin(handle_as::<E>(app, request))
 }
 
 /// Serves one request for the endpoint `E`: authenticates and re-authenticates as the

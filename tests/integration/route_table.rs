@@ -51,7 +51,7 @@ fn every_route_has_its_binary_and_every_function_binary_a_route() {
     assert_eq!(bins, functions);
     for route in ROUTES {
         let source = repo_file(&format!("functions/src/bin/{}.rs", route.function));
-        let operation = format!("endpoints::{:?}>", route.operation);
+        let operation = format!("endpoints::{:?}>()", route.operation);
         assert!(
             source.contains(&operation),
             "{} must serve {operation}",

@@ -1,5 +1,7 @@
 //! `POST /v1/mfa/totp/confirm` as a Lambda function.
 
+use latchkey::{endpoints, routes::handler};
+
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::ConfirmTotpRegistration>()
+    latchkey_functions::lambda::main(handler::<endpoints::ConfirmTotpRegistration>())
 }

@@ -1,5 +1,7 @@
 //! `POST /v1/accounts` as a Lambda function.
 
+use latchkey::{endpoints, routes::handler};
+
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::CreateAccount>()
+    latchkey_functions::lambda::main(handler::<endpoints::CreateAccount>())
 }

@@ -1,5 +1,7 @@
 //! `GET /v1/mfa/events` as a Lambda function.
 
+use latchkey::{endpoints, routes::handler};
+
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::ListEvents>()
+    latchkey_functions::lambda::main(handler::<endpoints::ListEvents>())
 }

@@ -1,5 +1,7 @@
 //! `POST /v1/login/totp` as a Lambda function.
 
+use latchkey::{endpoints, routes::handler};
+
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::LoginTotp>()
+    latchkey_functions::lambda::main(handler::<endpoints::LoginTotp>())
 }

@@ -1,5 +1,7 @@
 //! `POST /v1/push/respond` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::PushRespond>()
+    latchkey_functions::lambda::main(
+        latchkey::routes::handler::<latchkey::endpoints::PushRespond>(),
+    )
 }

@@ -1,5 +1,7 @@
 //! `DELETE /v1/mfa/devices/{id}` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::RemoveDevice>()
+    latchkey_functions::lambda::main(
+        latchkey::routes::handler::<latchkey::endpoints::RemoveDevice>(),
+    )
 }

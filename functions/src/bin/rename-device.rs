@@ -1,5 +1,7 @@
 //! `PATCH /v1/mfa/devices/{id}` as a Lambda function.
 
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::RenameDevice>()
+    latchkey_functions::lambda::main(
+        latchkey::routes::handler::<latchkey::endpoints::RenameDevice>(),
+    )
 }

@@ -1,5 +1,7 @@
 //! `POST /v1/mfa/totp` as a Lambda function.
 
+use latchkey::{endpoints, routes::handler};
+
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::StartTotpRegistration>()
+    latchkey_functions::lambda::main(handler::<endpoints::StartTotpRegistration>())
 }

@@ -1,5 +1,7 @@
 //! `PUT /v1/mfa/settings` as a Lambda function.
 
+use latchkey::{endpoints, routes::handler};
+
 fn main() -> Result<(), lambda_http::Error> {
-    latchkey_functions::lambda::main::<latchkey::endpoints::UpdateMfaSettings>()
+    latchkey_functions::lambda::main(handler::<endpoints::UpdateMfaSettings>())
 }
