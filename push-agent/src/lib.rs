@@ -21,7 +21,4 @@ pub mod sns;
 pub mod state;
 pub mod uri;
 
-#[cfg(test)]
-pub(crate) mod test_support;
-
 pub use error::{Error, Result};

@@ -240,7 +240,6 @@ fn json_position(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::TempDir;
 
     fn sample(rng: &SystemRandom) -> (State, DeviceKey) {
         let key = DeviceKey::generate(rng).unwrap();
@@ -264,7 +263,7 @@ mod tests {
     fn state_file_is_created_0600_in_a_0700_dir() {
         use std::os::unix::fs::PermissionsExt as _;
         let rng = crate::crypto::system_random();
-        let tmp = TempDir::new();
+        let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("nested").join("state.json");
         let (state, key) = sample(&rng);
         save(&path, &state).unwrap();
@@ -300,7 +299,7 @@ mod tests {
     fn refuses_a_state_file_others_can_read() {
         use std::os::unix::fs::PermissionsExt as _;
         let rng = crate::crypto::system_random();
-        let tmp = TempDir::new();
+        let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("state.json");
         save(&path, &sample(&rng).0).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();

@@ -16,7 +16,6 @@ use crate::records::{
     Session, SessionIndex, Stored, SESSION_INDEX_PREFIX,
 };
 use crate::store::{Expect, Write};
-use serde::Serialize;
 
 /// A username and a password: what signs up and what signs in.
 #[derive(serde::Deserialize)]
@@ -75,12 +74,7 @@ pub struct NewSession {
     pub record: Session,
 }
 
-#[derive(Serialize)]
-pub struct SessionView {
-    pub token: String,
-    pub expires_at: String,
-    pub scope: &'static str,
-}
+pub use crate::answers::SessionView;
 
 impl NewSession {
     pub fn create(app: &App, username: &str, scope: Scope, now: Instant) -> Result<NewSession> {

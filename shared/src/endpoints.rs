@@ -3,15 +3,15 @@
 //! ([`crate::routes::handle_as`]), so its binary links its own operation and no other;
 //! the dev server, which serves them all, picks one by [`Operation`].
 
+use crate::answers as a;
 use crate::app::App;
 use crate::auth::{Caller, Credentials};
 use crate::error::{Error, Result};
-use crate::http::{self, ClientInfo, Request, Response};
+use crate::http::{self, ClientInfo, Request};
 use crate::operation::Operation;
 use crate::ops::{accounts, events, login, mfa, push, session, sudo, totp, webauthn};
-use lambda_http::Body;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 pub trait Endpoint: 'static {
@@ -26,11 +26,15 @@ pub trait Endpoint: 'static {
         None
     }
 
+    /// The answer on success, and its status.
+    type Output: Serialize + Send;
+    const STATUS: u16 = 200;
+
     fn run(
         app: &App,
         caller: Option<&Caller>,
         input: Self::Input,
-    ) -> impl Future<Output = Result<Response<Body>>> + Send;
+    ) -> impl Future<Output = Result<Self::Output>> + Send;
 }
 
 /// The caller of a route the policy table lets only sessions reach.
@@ -76,7 +80,7 @@ fn device_id(request: &Request) -> Result<String> {
 /// given, names the input's password field; `run` calls the operation.
 macro_rules! endpoint {
     (
-        $name:ident($input:ty),
+        $name:ident($input:ty) -> $output:ty $(, status $status:literal)?,
         parse($request:ident) $parse:block,
         $(password($pw_input:ident) $password:block,)?
         run($app:ident, $caller:ident, $body:ident) $run:block
@@ -86,6 +90,8 @@ macro_rules! endpoint {
         impl Endpoint for $name {
             const OPERATION: Operation = Operation::$name;
             type Input = $input;
+            type Output = $output;
+            $(const STATUS: u16 = $status;)?
 
             fn parse($request: &Request) -> Result<$input> $parse
 
@@ -96,95 +102,95 @@ macro_rules! endpoint {
                 $app: &App,
                 $caller: Option<&Caller>,
                 $body: $input,
-            ) -> Result<Response<Body>> $run
+            ) -> Result<$output> $run
         }
     };
 }
 
-endpoint!(CreateAccount(Credentials),
+endpoint!(CreateAccount(Credentials) -> a::Account, status 201,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { accounts::create(app, body).await });
-endpoint!(Login(Credentials),
+endpoint!(Login(Credentials) -> a::LoginAnswer,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { login::password(app, body).await });
-endpoint!(LoginTotp(login::CodeRequest),
+endpoint!(LoginTotp(login::CodeRequest) -> a::LoginAnswer,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { login::totp(app, body).await });
-endpoint!(LoginRecoveryCode(login::CodeRequest),
+endpoint!(LoginRecoveryCode(login::CodeRequest) -> a::LoginAnswer,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { login::recovery_code(app, body).await });
-endpoint!(LoginWebauthnStart(webauthn::StartLoginRequest),
+endpoint!(LoginWebauthnStart(webauthn::StartLoginRequest) -> a::WebauthnChallenge,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { webauthn::start_login(app, body).await });
-endpoint!(LoginWebauthnFinish(webauthn::FinishLoginRequest),
+endpoint!(LoginWebauthnFinish(webauthn::FinishLoginRequest) -> a::LoginAnswer,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { webauthn::finish_login(app, body).await });
-endpoint!(LoginPush((push::LoginPushRequest, ClientInfo)),
+endpoint!(LoginPush((push::LoginPushRequest, ClientInfo)) -> a::PushSent, status 202,
     parse(r) { Ok((http::json_body(r)?, http::client_info(r))) },
     run(app, caller, body) { push::login_push(app, body.0, body.1).await });
-endpoint!(LoginPushStatus(push::StatusRequest),
+endpoint!(LoginPushStatus(push::StatusRequest) -> a::PushLoginStatus,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { push::status(app, body).await });
-endpoint!(Logout(()),
+endpoint!(Logout(()) -> (), status 204,
     parse(r) { no_body(r) },
     run(app, caller, body) { session::logout(app, signed_in(caller)?).await });
-endpoint!(Me(()),
+endpoint!(Me(()) -> a::Me,
     parse(_r) { Ok(()) },
     run(app, caller, body) { session::me(app, signed_in(caller)?).await });
-endpoint!(GetMfa(()),
+endpoint!(GetMfa(()) -> a::Settings,
     parse(_r) { Ok(()) },
     run(app, caller, body) { mfa::get(app, signed_in(caller)?).await });
-endpoint!(Reauthenticate(sudo::PasswordRequest),
+endpoint!(Reauthenticate(sudo::PasswordRequest) -> a::Reauthenticated,
     parse(r) { http::json_body(r) },
     password(input) { Some(&input.password) },
     run(app, caller, body) { sudo::reauthenticated(signed_in(caller)?) });
-endpoint!(RenameDevice((String, mfa::RenameRequest)),
+endpoint!(RenameDevice((String, mfa::RenameRequest)) -> a::DeviceView,
     parse(r) {
         let body = http::json_body(r)?;
         Ok((device_id(r)?, body))
     },
     run(app, caller, body) { mfa::rename(app, signed_in(caller)?, &body.0, body.1).await });
-endpoint!(RemoveDevice((String, sudo::PasswordRequest)),
+endpoint!(RemoveDevice((String, sudo::PasswordRequest)) -> a::Removed,
     parse(r) {
         let body = http::json_body(r)?;
         Ok((device_id(r)?, body))
     },
     password(input) { Some(&input.1.password) },
     run(app, caller, body) { mfa::remove(app, signed_in(caller)?, &body.0).await });
-endpoint!(RegenerateRecoveryCodes(sudo::OptionalPassword),
+endpoint!(RegenerateRecoveryCodes(sudo::OptionalPassword) -> a::RecoveryCodes,
     parse(r) { optional_json(r) },
     password(input) { input.password.as_deref() },
     run(app, caller, body) { mfa::regenerate_recovery_codes(app, signed_in(caller)?).await });
-endpoint!(UpdateMfaSettings(mfa::SettingsRequest),
+endpoint!(UpdateMfaSettings(mfa::SettingsRequest) -> a::MfaSettings,
     parse(r) { http::json_body(r) },
     password(input) { Some(&input.password) },
     run(app, caller, body) { mfa::update_settings(app, signed_in(caller)?, body).await });
-endpoint!(ListEvents(()),
+endpoint!(ListEvents(()) -> a::Events,
     parse(_r) { Ok(()) },
     run(app, caller, body) { events::list(app, &signed_in(caller)?.username).await });
-endpoint!(StartTotpRegistration(totp::StartRequest),
+endpoint!(StartTotpRegistration(totp::StartRequest) -> a::TotpRegistration,
     parse(r) { optional_json(r) },
     password(input) { input.password.as_deref() },
     run(app, caller, body) { totp::start(app, signed_in(caller)?, body).await });
-endpoint!(ConfirmTotpRegistration(totp::ConfirmRequest),
+endpoint!(ConfirmTotpRegistration(totp::ConfirmRequest) -> a::ConfirmedAnswer, status 201,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { totp::confirm(app, signed_in(caller)?, body).await });
-endpoint!(StartWebauthnRegistration(webauthn::StartRegistrationRequest),
+endpoint!(StartWebauthnRegistration(webauthn::StartRegistrationRequest) -> a::WebauthnRegistration,
     parse(r) { optional_json(r) },
     password(input) { input.password.as_deref() },
     run(app, caller, body) { webauthn::start_registration(app, signed_in(caller)?, body).await });
-endpoint!(ConfirmWebauthnRegistration(webauthn::ConfirmRegistrationRequest),
+endpoint!(ConfirmWebauthnRegistration(webauthn::ConfirmRegistrationRequest) -> a::ConfirmedAnswer, status 201,
 parse(r) { http::json_body(r) },
 run(app, caller, body) {
     webauthn::confirm_registration(app, signed_in(caller)?, body).await
 });
-endpoint!(StartPushRegistration(push::StartRequest),
+endpoint!(StartPushRegistration(push::StartRequest) -> a::PushRegistration,
     parse(r) { optional_json(r) },
     password(input) { input.password.as_deref() },
     run(app, caller, body) { push::start(app, signed_in(caller)?, body).await });
-endpoint!(PushEnroll(push::EnrollRequest),
+endpoint!(PushEnroll(push::EnrollRequest) -> a::PushEnrolled, status 201,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { push::enroll(app, body).await });
-endpoint!(PushRespond(push::RespondRequest),
+endpoint!(PushRespond(push::RespondRequest) -> a::PushAnswered,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { push::respond(app, body).await });

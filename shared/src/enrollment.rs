@@ -3,6 +3,7 @@
 //! device, issues the first recovery codes when the user has none, and turns the setup
 //! session that started it into a full one — all in one atomic write.
 
+pub use crate::answers::Confirmed;
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::{index_entries, index_of, revoke_by_hash, Caller};
@@ -15,7 +16,6 @@ use crate::records::{
     PendingDevice, Profile, RecoveryCodes, Registration, Scope, Session, Stored,
 };
 use crate::store::{Expect, Item, Write};
-pub use crate::views::Confirmed;
 
 /// Kept for the push operation's call until it moves to [`Profile::check_room`].
 pub fn check_room(profile: &Profile, kind: DeviceType) -> Result<()> {

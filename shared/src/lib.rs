@@ -11,6 +11,7 @@
 //!   come in as arguments.
 //! - ports [`store::Store`] and [`notify::Notifier`] with their DynamoDB and SNS adapters.
 
+pub mod answers;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -34,7 +35,6 @@ pub mod second_factor;
 pub mod store;
 pub mod telemetry;
 pub mod txn;
-pub mod views;
 
 pub use app::App;
 pub use config::Config;

@@ -211,7 +211,12 @@ async fn serve<E: Endpoint>(app: &App, route: &Route, request: &Request) -> Resu
         ),
         None => None,
     };
-    E::run(app, caller.as_ref(), input).await
+    let output = E::run(app, caller.as_ref(), input).await?;
+    if E::STATUS == 204 {
+        Ok(http::no_content())
+    } else {
+        http::json(E::STATUS, &output)
+    }
 }
 
 /// The caller, as the route's access requires.

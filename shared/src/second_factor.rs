@@ -3,19 +3,17 @@
 //! 429), a wrong factor counted against the token and the account, a right one spending the
 //! token and creating the full session, all in one conditional write.
 
+use crate::answers::SignedIn;
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::NewSession;
 use crate::clock::Instant;
 use crate::domain::{sha256_hex, MFA_TOKEN_MAX_FAILURES};
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::records::{
     self, load, mfa_key, profile_key, DeviceType, MfaLogin, Profile, Scope, Stored,
 };
 use crate::store::{Item, Key, Write};
-use lambda_http::Body;
-use serde_json::{json, Value};
 
 /// The second factors this profile can use now, in the contract's order.
 pub fn methods(profile: &Profile) -> Vec<&'static str> {
@@ -92,13 +90,13 @@ pub async fn pending_for(app: &App, mfa: Stored<MfaLogin>, now: Instant) -> Resu
 
 /// Counts a wrong second factor against the mfa_token and the account, then answers
 /// `error`. The token dies at its fifth failure.
-pub async fn fail(
+pub async fn fail<T>(
     app: &App,
     pending: &Pending,
     device_id: Option<&str>,
     detail: Option<&str>,
     error: Error,
-) -> Result<Response<Body>> {
+) -> Result<T> {
     let mut mfa = pending.mfa.value.clone();
     mfa.failures += 1;
     let mut profile = pending.profile.value.clone();
@@ -126,15 +124,15 @@ pub async fn fail(
 
 /// Finishes the login: spends the mfa_token, stores `profile` (the caller's changes, such
 /// as a TOTP step or a spent recovery code), creates the full session. `extra` joins the
-/// same atomic write; `answer` adds fields to the authenticated answer.
+/// same atomic write; `recovery_codes_remaining` joins the answer after a recovery code.
 pub async fn succeed(
     app: &App,
     pending: &Pending,
     mut profile: Profile,
     device_id: Option<&str>,
     extra: Vec<Write>,
-    answer: Value,
-) -> Result<Response<Body>> {
+    recovery_codes_remaining: Option<usize>,
+) -> Result<SignedIn> {
     profile.record_success();
     if let Some(id) = device_id {
         if let Some(device) = profile.devices.iter_mut().find(|d| d.id == id) {
@@ -159,9 +157,8 @@ pub async fn succeed(
     ];
     writes.extend(extra);
     crate::txn::commit(app, writes, crate::txn::contention).await?;
-    let mut body = json!({ "status": "authenticated", "session": session.view() });
-    if let (Value::Object(body), Value::Object(more)) = (&mut body, answer) {
-        body.extend(more);
-    }
-    http::json(200, &body)
+    Ok(SignedIn {
+        session: session.view(),
+        recovery_codes_remaining,
+    })
 }

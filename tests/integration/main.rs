@@ -10,6 +10,7 @@ mod admin;
 mod fixtures;
 mod functions;
 mod lockout;
+mod machines;
 mod openapi;
 mod push;
 mod races;

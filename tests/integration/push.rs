@@ -44,37 +44,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A private scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        use std::os::unix::fs::DirBuilderExt;
-        let suffix = latchkey::random::token::<9>(&latchkey::random::SystemRandom::new()).unwrap();
-        let path = std::env::temp_dir().join(format!(
-            "latchkey-push-{}-{}",
-            std::process::id(),
-            suffix.replace(['-', '_'], "x")
-        ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A running `push-agent`, enrolled; killed (by its pid) on drop.
 struct Agent {
     child: Child,
     state: PathBuf,
-    dir: TempDir,
+    /// The agent's state and output: private (0700), removed on drop.
+    dir: tempfile::TempDir,
     endpoint: String,
     device_id: String,
 }
@@ -89,8 +64,11 @@ impl Drop for Agent {
 impl Agent {
     /// `push-agent enroll <uri>`, running on after enrolling, as a user would start it.
     async fn enroll(uri: &str, name: Option<&str>) -> Agent {
-        let dir = TempDir::new();
-        let state = dir.0.join("agent").join("state.json");
+        let dir = tempfile::Builder::new()
+            .prefix("latchkey-push-")
+            .tempdir()
+            .unwrap();
+        let state = dir.path().join("agent").join("state.json");
         let port = free_port();
         let endpoint = format!("http://127.0.0.1:{port}/");
         let mut command = Command::new(agent_binary());
@@ -105,8 +83,8 @@ impl Agent {
             .args(["--insecure-skip-sns-signature", "--no-prompt"])
             .env_remove("LATCHKEY_PUSH_STATE")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.0.join("stdout")).unwrap())
-            .stderr(std::fs::File::create(dir.0.join("stderr")).unwrap());
+            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
         if let Some(name) = name {
             command.args(["--name", name]);
         }
@@ -121,7 +99,7 @@ impl Agent {
         // It prints the device id once enrolled and listening.
         let deadline = std::time::Instant::now() + PATIENCE;
         while std::time::Instant::now() < deadline {
-            let out = std::fs::read_to_string(agent.dir.0.join("stdout")).unwrap_or_default();
+            let out = std::fs::read_to_string(agent.dir.path().join("stdout")).unwrap_or_default();
             if let Some(line) = out.lines().next().filter(|_| out.ends_with('\n')) {
                 agent.device_id = line.trim().to_owned();
                 return agent;
@@ -135,7 +113,7 @@ impl Agent {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("stderr")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
 
     async fn cli(&self, args: &[&str]) -> Output {

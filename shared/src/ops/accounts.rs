@@ -1,14 +1,13 @@
 //! Sign-up. MFA starts enabled with no device, so the first login asks for setup.
 
+use crate::answers::Account;
 use crate::app::App;
 use crate::auth::Credentials;
 use crate::domain::validate;
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::records::{self, Profile};
-use lambda_http::Body;
 
-pub async fn create(app: &App, request: Credentials) -> Result<Response<Body>> {
+pub async fn create(app: &App, request: Credentials) -> Result<Account> {
     let username = validate::username(&request.username)?;
     validate::new_password(&request.password, &username)?;
     let password_hash = app
@@ -31,5 +30,5 @@ pub async fn create(app: &App, request: Credentials) -> Result<Response<Body>> {
         Error::UsernameTaken
     })
     .await?;
-    http::json(201, &serde_json::json!({ "username": username }))
+    Ok(Account { username })
 }

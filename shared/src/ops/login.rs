@@ -20,25 +20,23 @@
 //! with every record's version as the condition. A concurrent attempt that changed
 //! anything forces a re-read, so a one-time factor can never be accepted twice.
 
+use crate::answers::{LoginAnswer, SignedIn};
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::NewSession;
 use crate::clock::Instant;
 use crate::domain::{self, recovery, sha256_hex, validate, MFA_TOKEN_SECS};
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::records::{
     self, load, profile_key, DeviceSecret, DeviceType, MfaLogin, Profile, Scope, Stored,
 };
 use crate::second_factor::{fail, load_pending, methods, succeed};
 use crate::store::Write;
-use lambda_http::Body;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::auth::Credentials;
 
-pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>> {
+pub async fn password(app: &App, request: Credentials) -> Result<LoginAnswer> {
     let now = app.clock.now();
     // An impossible username cannot exist, but it still pays for a hash: timing must not
     // tell which usernames are taken.
@@ -72,13 +70,13 @@ pub async fn password(app: &App, request: Credentials) -> Result<Response<Body>>
         crate::txn::contention,
     )
     .await?;
-    http::json(200, &answer)
+    Ok(answer)
 }
 
 /// What a right password leads to on `stored`, and the writes that make it so (the
 /// profile's own first). Only a complete login clears the failure count: with MFA on, the
 /// profile is only checked, not written.
-fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Vec<Write>)> {
+fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(LoginAnswer, Vec<Write>)> {
     let profile = &stored.value;
     let username = profile.username.clone();
     if profile.mfa_enabled && !profile.devices.is_empty() {
@@ -92,21 +90,20 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Ve
             pushes_sent: 0,
             webauthn_state: None,
         };
-        let answer = json!({
-            "status": "mfa_required",
-            "mfa_token": token,
-            "expires_at": Instant(login.expires_at).rfc3339(),
-            "methods": methods(profile),
-        });
+        let answer = LoginAnswer::MfaRequired {
+            mfa_token: token,
+            expires_at: Instant(login.expires_at).rfc3339(),
+            methods: methods(profile),
+        };
         return Ok((
             answer,
             vec![crate::txn::unchanged(stored), records::create(&login)?],
         ));
     }
-    let (scope, status) = if profile.setup_required() {
-        (Scope::Setup, "mfa_setup_required")
+    let scope = if profile.setup_required() {
+        Scope::Setup
     } else {
-        (Scope::Full, "authenticated")
+        Scope::Full
     };
     let session = NewSession::create(app, &username, scope, now)?;
     let detail = (scope == Scope::Setup).then_some("setup required");
@@ -118,7 +115,15 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(Value, Ve
     };
     let [session_write, index_write] = session.writes()?;
     let event = audit::record(app, &username, now, EventType::LoginSucceeded, None, detail)?;
-    let answer = json!({ "status": status, "session": session.view() });
+    let answer = match scope {
+        Scope::Setup => LoginAnswer::MfaSetupRequired {
+            session: session.view(),
+        },
+        Scope::Full => LoginAnswer::Authenticated(SignedIn {
+            session: session.view(),
+            recovery_codes_remaining: None,
+        }),
+    };
     Ok((
         answer,
         vec![profile_write, session_write, index_write, event],
@@ -132,11 +137,11 @@ pub struct CodeRequest {
     pub code: String,
 }
 
-pub async fn totp(app: &App, request: CodeRequest) -> Result<Response<Body>> {
+pub async fn totp(app: &App, request: CodeRequest) -> Result<LoginAnswer> {
     crate::txn::retrying(app, || totp_attempt(app, &request)).await
 }
 
-async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>> {
+async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<LoginAnswer> {
     let pending = load_pending(app, &request.mfa_token).await?;
     let Some(device) = pending
         .profile
@@ -171,17 +176,19 @@ async fn totp_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>
             {
                 *last_step = Some(step);
             }
-            succeed(app, &pending, profile, Some(&device_id), vec![], json!({})).await
+            succeed(app, &pending, profile, Some(&device_id), vec![], None)
+                .await
+                .map(LoginAnswer::Authenticated)
         }
         None => fail(app, &pending, Some(&device_id), None, Error::InvalidCode).await,
     }
 }
 
-pub async fn recovery_code(app: &App, request: CodeRequest) -> Result<Response<Body>> {
+pub async fn recovery_code(app: &App, request: CodeRequest) -> Result<LoginAnswer> {
     crate::txn::retrying(app, || recovery_attempt(app, &request)).await
 }
 
-async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<Response<Body>> {
+async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<LoginAnswer> {
     let pending = load_pending(app, &request.mfa_token).await?;
     let hashes = pending
         .profile
@@ -227,13 +234,7 @@ async fn recovery_attempt(app: &App, request: &CodeRequest) -> Result<Response<B
         None,
         Some(&format!("{remaining} left")),
     )?;
-    succeed(
-        app,
-        &pending,
-        profile,
-        None,
-        vec![used],
-        json!({ "recovery_codes_remaining": remaining }),
-    )
-    .await
+    succeed(app, &pending, profile, None, vec![used], Some(remaining))
+        .await
+        .map(LoginAnswer::Authenticated)
 }

@@ -2,22 +2,19 @@
 //! MFA opt-out/in. Which of these ask for the password again is the policy table's to say
 //! ([`crate::policy`]), and dispatch checks it before any of them runs.
 
+use crate::answers::{self, DeviceView, MfaSettings, Removed, Settings};
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::Caller;
 use crate::domain::recovery;
 use crate::domain::validate;
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::records::{DeviceSecret, RecoveryCodes};
-use crate::views::{device_view, settings_view};
-use lambda_http::Body;
 use serde::Deserialize;
-use serde_json::json;
 
-pub async fn get(app: &App, caller: &Caller) -> Result<Response<Body>> {
+pub async fn get(app: &App, caller: &Caller) -> Result<Settings> {
     let profile = caller.profile(app).await?;
-    http::json(200, &settings_view(&profile.value))
+    Ok(Settings::from(&profile.value))
 }
 
 #[derive(Deserialize)]
@@ -31,7 +28,7 @@ pub async fn rename(
     caller: &Caller,
     device_id: &str,
     request: RenameRequest,
-) -> Result<Response<Body>> {
+) -> Result<DeviceView> {
     let name = validate::device_name(&request.name)?;
     let now = app.clock.now();
     let event = audit::record(
@@ -52,10 +49,10 @@ pub async fn rename(
         Ok((device.clone(), vec![event.clone()]))
     })
     .await?;
-    http::json(200, &device_view(&device))
+    Ok(DeviceView::from(&device))
 }
 
-pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Response<Body>> {
+pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Removed> {
     let profile = caller.profile(app).await?;
     let device = profile
         .value
@@ -91,10 +88,15 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Respo
         Ok((profile.setup_required(), vec![event.clone()]))
     })
     .await?;
-    http::json(200, &json!({ "mfa_setup_required": setup }))
+    Ok(Removed {
+        mfa_setup_required: setup,
+    })
 }
 
-pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Response<Body>> {
+pub async fn regenerate_recovery_codes(
+    app: &App,
+    caller: &Caller,
+) -> Result<answers::RecoveryCodes> {
     let now = app.clock.now();
     let (codes, hashes) = recovery::new_set(app.rng.as_ref(), app.keys()?)?;
     let event = audit::record(
@@ -113,10 +115,10 @@ pub async fn regenerate_recovery_codes(app: &App, caller: &Caller) -> Result<Res
         Ok(((), vec![event.clone()]))
     })
     .await?;
-    http::json(
-        200,
-        &json!({ "codes": codes, "generated_at": now.rfc3339() }),
-    )
+    Ok(answers::RecoveryCodes {
+        codes,
+        generated_at: now.rfc3339(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -131,7 +133,7 @@ pub async fn update_settings(
     app: &App,
     caller: &Caller,
     request: SettingsRequest,
-) -> Result<Response<Body>> {
+) -> Result<MfaSettings> {
     let profile = caller.profile(app).await?;
     let now = app.clock.now();
     let kind = if request.mfa_enabled {
@@ -145,13 +147,13 @@ pub async fn update_settings(
         profile.mfa_enabled = request.mfa_enabled;
         let extra = if changed { vec![event.clone()] } else { vec![] };
         Ok((
-            json!({
-                "mfa_enabled": profile.mfa_enabled,
-                "mfa_setup_required": profile.setup_required(),
-            }),
+            MfaSettings {
+                mfa_enabled: profile.mfa_enabled,
+                mfa_setup_required: profile.setup_required(),
+            },
             extra,
         ))
     })
     .await?;
-    http::json(200, &view)
+    Ok(view)
 }

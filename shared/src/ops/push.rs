@@ -34,6 +34,7 @@
 //! The wire format (registration URI, the strings devices sign, the signed envelope and
 //! its payloads) is the `latchkey-wire` crate's, which push-agent reads with: one copy.
 
+use crate::answers::{PushAnswered, PushEnrolled, PushLoginStatus, PushRegistration, PushSent};
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::Caller;
@@ -41,7 +42,7 @@ use crate::clock::Instant;
 use crate::domain::{secrets_equal, sha256_hex, validate};
 use crate::enrollment;
 use crate::error::{Error, Result};
-use crate::http::{self, ClientInfo, Response};
+use crate::http::ClientInfo;
 use crate::records::{
     self, load, mfa_key, profile_key, push_key, DeviceSecret, DeviceType, MfaLogin, PendingDevice,
     Profile, Push, PushStatus, Stored,
@@ -50,13 +51,11 @@ use crate::second_factor::{self, Pending};
 use crate::store::{Item, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use lambda_http::Body;
 use latchkey_wire::{
     answer_message, enroll_message, Decision, LoginPush, RegistrationUri, Secret, SignedEnvelope,
 };
 use ring::signature;
 use serde::Deserialize;
-use serde_json::json;
 
 /// At most this many pushes per mfa_token (docs/openapi.yaml, `POST /v1/login/push`)...
 pub const PUSHES_PER_LOGIN: u32 = 3;
@@ -80,7 +79,7 @@ pub struct StartRequest {
 }
 
 /// `POST /v1/mfa/push` → `200 {"registration_id", "registration_uri", "qr_svg", "expires_at"}`.
-pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {
+pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<PushRegistration> {
     let secret = crate::random::token::<32>(app.rng.as_ref())?;
     let secret_hash = sha256_hex(secret.as_bytes());
     let reg = enrollment::start(
@@ -104,15 +103,12 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
             .map_err(|_| Error::internal("the push signing key is not an Ed25519 key"))?,
     }
     .to_uri();
-    http::json(
-        200,
-        &json!({
-            "registration_id": reg.id,
-            "registration_uri": uri,
-            "qr_svg": crate::domain::totp::qr_svg(&uri)?,
-            "expires_at": Instant(reg.expires_at).rfc3339(),
-        }),
-    )
+    Ok(PushRegistration {
+        registration_id: reg.id,
+        qr_svg: crate::domain::totp::qr_svg(&uri)?,
+        registration_uri: uri,
+        expires_at: Instant(reg.expires_at).rfc3339(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -134,7 +130,7 @@ pub struct EnrollRequest {
 /// secret); then the secret (401 invalid_credentials), then the device's signature
 /// (401 invalid_signature). The recovery codes a first device brings are not in this
 /// answer: it goes to the device, not to the user's browser, which makes fresh ones.
-pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>> {
+pub async fn enroll(app: &App, request: EnrollRequest) -> Result<PushEnrolled> {
     enrollment::optional_name(request.name.as_deref())?;
     let public_key = device_key(&request.public_key).ok_or_else(|| {
         Error::invalid("field `public_key` must be an uncompressed P-256 point, base64url")
@@ -203,15 +199,15 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<Response<Body>>
     })
     .await;
     match confirmed {
-        Ok(confirmed) => http::json(
-            201,
-            &json!({ "device_id": confirmed.device.id, "topic_arn": app.config.push_topic_arn }),
-        ),
+        Ok(confirmed) => Ok(PushEnrolled {
+            device_id: confirmed.device.id,
+            topic_arn: app.config.push_topic_arn.clone(),
+        }),
         Err(error) => match device_stored(app, &username, &device_id).await {
-            Some(true) => http::json(
-                201,
-                &json!({ "device_id": device_id, "topic_arn": app.config.push_topic_arn }),
-            ),
+            Some(true) => Ok(PushEnrolled {
+                device_id,
+                topic_arn: app.config.push_topic_arn.clone(),
+            }),
             Some(false) => {
                 drop_subscription(app, &subscription).await;
                 Err(error)
@@ -306,7 +302,7 @@ pub async fn login_push(
     app: &App,
     request: LoginPushRequest,
     client: ClientInfo,
-) -> Result<Response<Body>> {
+) -> Result<PushSent> {
     let (push, number) = crate::txn::retrying(app, || create_push(app, &request.mfa_token)).await?;
     let message = signed_message(app, &push, &client)?;
     if app
@@ -318,14 +314,11 @@ pub async fn login_push(
         withdraw(app, &push).await;
         return Err(Error::Unavailable);
     }
-    http::json(
-        202,
-        &json!({
-            "push_id": push.push_id,
-            "number": number,
-            "expires_at": Instant(push.expires_at).rfc3339(),
-        }),
-    )
+    Ok(PushSent {
+        expires_at: Instant(push.expires_at).rfc3339(),
+        push_id: push.push_id,
+        number,
+    })
 }
 
 /// Checks the limits and writes the push with both counters, all at once.
@@ -467,11 +460,11 @@ pub struct StatusRequest {
 
 /// `POST /v1/login/push/status` → `{"status": "pending" | "denied" | "expired"}`, or the
 /// authenticated answer once, when approved.
-pub async fn status(app: &App, request: StatusRequest) -> Result<Response<Body>> {
+pub async fn status(app: &App, request: StatusRequest) -> Result<PushLoginStatus> {
     crate::txn::retrying(app, || status_attempt(app, &request)).await
 }
 
-async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<Body>> {
+async fn status_attempt(app: &App, request: &StatusRequest) -> Result<PushLoginStatus> {
     let now = app.clock.now();
     let mfa_key = second_factor::mfa_token_key(&request.mfa_token);
     // Both keys come with the request, so one read fetches the login and its push; an
@@ -492,11 +485,13 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<B
     let pending =
         second_factor::pending_for(app, second_factor::live_login(mfa.as_ref(), now)?, now).await?;
     let push = own_push(&pending, push.as_ref())?;
-    let label = match push.value.status {
-        PushStatus::Pending if Instant(push.value.expires_at) <= pending.now => "expired",
-        PushStatus::Pending => "pending",
-        PushStatus::Failed => "expired",
-        PushStatus::Denied => "denied",
+    Ok(match push.value.status {
+        PushStatus::Pending if Instant(push.value.expires_at) <= pending.now => {
+            PushLoginStatus::Expired
+        }
+        PushStatus::Pending => PushLoginStatus::Pending,
+        PushStatus::Failed => PushLoginStatus::Expired,
+        PushStatus::Denied => PushLoginStatus::Denied,
         PushStatus::Approved => {
             // Approved by a device since removed: the approval no longer counts.
             if !pending
@@ -506,22 +501,22 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<Response<B
                 .iter()
                 .any(|d| d.id == push.value.device_id)
             {
-                "expired"
+                PushLoginStatus::Expired
             } else {
                 let profile = pending.profile.value.clone();
-                return second_factor::succeed(
+                let signed_in = second_factor::succeed(
                     app,
                     &pending,
                     profile,
                     Some(&push.value.device_id),
                     vec![],
-                    json!({}),
+                    None,
                 )
-                .await;
+                .await?;
+                PushLoginStatus::Authenticated(signed_in)
             }
         }
-    };
-    http::json(200, &json!({ "status": label }))
+    })
 }
 
 /// The push read with the login, if it belongs to this login; another login's push is not
@@ -556,12 +551,12 @@ pub struct RespondRequest {
 ///
 /// An unknown push, or one for another (or a since removed) device, is 404. Then the
 /// signature (401), and only then the state: answered 409, expired 410.
-pub async fn respond(app: &App, request: RespondRequest) -> Result<Response<Body>> {
+pub async fn respond(app: &App, request: RespondRequest) -> Result<PushAnswered> {
     if !validate::plausible_id(&request.push_id) {
         return Err(Error::NotFound);
     }
     let status = crate::txn::retrying(app, || respond_attempt(app, &request)).await?;
-    http::json(200, &json!({ "status": status }))
+    Ok(PushAnswered { status })
 }
 
 async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static str> {

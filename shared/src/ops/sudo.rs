@@ -6,17 +6,15 @@
 //! when the failure is written ([`crate::txn::decide_unless_locked`]), so a burst of guesses
 //! through stolen sessions gets no more than the ten a burst at login gets.
 
+use crate::answers::Reauthenticated;
 use crate::app::App;
 use crate::auth::{mark_reauthenticated, Caller};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::policy::Reauthentication;
 use crate::records::{load, Record, Session};
 use crate::txn::{decide_unless_locked, password_failed, refuse_if_locked, unchanged};
-use lambda_http::Body;
 use serde::Deserialize;
-use serde_json::json;
 
 /// A body whose one field is a required password.
 #[derive(Deserialize)]
@@ -129,14 +127,13 @@ async fn confirm_password(
 const SESSION_ATTEMPTS: usize = 8;
 
 /// `POST /v1/session/reauthenticate`: the policy did the work; this says until when.
-pub fn reauthenticated(caller: &Caller) -> Result<Response<Body>> {
+pub fn reauthenticated(caller: &Caller) -> Result<Reauthenticated> {
     let until = caller
         .session
         .value
         .reauthenticated_until
         .ok_or_else(|| Error::internal("a re-authenticated session carries no mark"))?;
-    http::json(
-        200,
-        &json!({ "reauthenticated_until": Instant(until).rfc3339() }),
-    )
+    Ok(Reauthenticated {
+        reauthenticated_until: Instant(until).rfc3339(),
+    })
 }

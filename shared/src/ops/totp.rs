@@ -1,17 +1,15 @@
 //! Authenticator-app registration. The seed is sealed (AES-256-GCM, bound to the
 //! username) before it reaches the store, in the pending registration and on the device.
 
+use crate::answers::{ConfirmedAnswer, TotpRegistration};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::Instant;
 use crate::domain::totp;
 use crate::enrollment;
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::records::{self, DeviceSecret, DeviceType, PendingDevice, Profile};
-use lambda_http::Body;
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +21,7 @@ pub struct StartRequest {
     pub password: Option<String>,
 }
 
-pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<Response<Body>> {
+pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<TotpRegistration> {
     let seed = crate::random::bytes::<{ totp::SECRET_BYTES }>(app.rng.as_ref())?;
     let sealed = app
         .keys()?
@@ -41,16 +39,13 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
     )
     .await?;
     let uri = totp::otpauth_uri(&seed, &app.config.issuer, &caller.username)?;
-    http::json(
-        200,
-        &json!({
-            "registration_id": reg.id,
-            "secret": totp::base32(&seed),
-            "otpauth_uri": uri,
-            "qr_svg": totp::qr_svg(&uri)?,
-            "expires_at": Instant(reg.expires_at).rfc3339(),
-        }),
-    )
+    Ok(TotpRegistration {
+        registration_id: reg.id,
+        secret: totp::base32(&seed),
+        qr_svg: totp::qr_svg(&uri)?,
+        otpauth_uri: uri,
+        expires_at: Instant(reg.expires_at).rfc3339(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -66,7 +61,7 @@ pub async fn confirm(
     app: &App,
     caller: &Caller,
     request: ConfirmRequest,
-) -> Result<Response<Body>> {
+) -> Result<ConfirmedAnswer> {
     enrollment::optional_name(request.name.as_deref())?;
     let confirmed = crate::txn::retrying(app, || async {
         let now = app.clock.now();
@@ -102,5 +97,5 @@ pub async fn confirm(
         .await
     })
     .await?;
-    crate::views::confirmed_answer(&confirmed)
+    Ok(ConfirmedAnswer::from(confirmed))
 }

@@ -23,18 +23,16 @@
 //! a counter that did not advance flags the device `possible_clone` and refuses it from
 //! then on, until the user removes it.
 
+use crate::answers::{ConfirmedAnswer, LoginAnswer, WebauthnChallenge, WebauthnRegistration};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::enrollment;
 use crate::error::{Error, Result};
-use crate::http::{self, Response};
 use crate::records::{
     self, load, profile_key, DeviceSecret, DeviceType, PendingDevice, Profile, Registration, Stored,
 };
 use crate::second_factor::{self, Pending};
-use lambda_http::Body;
 use serde::Deserialize;
-use serde_json::json;
 use webauthn_rs::prelude::{
     CredentialID, Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, WebauthnError,
 };
@@ -91,7 +89,7 @@ pub async fn start_registration(
     app: &App,
     caller: &Caller,
     request: StartRegistrationRequest,
-) -> Result<Response<Body>> {
+) -> Result<WebauthnRegistration> {
     let name = enrollment::optional_name(request.name.as_deref())?;
     // The first attempt starts from the profile the policy already read, if it did.
     let seed = std::sync::Mutex::new(caller.profile.clone());
@@ -141,10 +139,10 @@ pub async fn start_registration(
         Ok((reg, options))
     })
     .await?;
-    http::json(
-        200,
-        &json!({ "registration_id": reg.id, "publicKey": options.public_key }),
-    )
+    Ok(WebauthnRegistration {
+        registration_id: reg.id,
+        options,
+    })
 }
 
 #[derive(Deserialize)]
@@ -164,7 +162,7 @@ pub async fn confirm_registration(
     app: &App,
     caller: &Caller,
     request: ConfirmRegistrationRequest,
-) -> Result<Response<Body>> {
+) -> Result<ConfirmedAnswer> {
     enrollment::optional_name(request.name.as_deref())?;
     let confirmed = crate::txn::retrying(app, || async {
         let now = app.clock.now();
@@ -195,7 +193,7 @@ pub async fn confirm_registration(
         .await
     })
     .await?;
-    crate::views::confirmed_answer(&confirmed)
+    Ok(ConfirmedAnswer::from(confirmed))
 }
 
 /// Another user's registration, or another method's, is "not found".
@@ -245,7 +243,7 @@ pub struct StartLoginRequest {
 
 /// `POST /v1/login/webauthn/start`: a fresh challenge for the user's credentials,
 /// replacing any earlier one of this login.
-pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<Response<Body>> {
+pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<WebauthnChallenge> {
     let options = crate::txn::retrying(app, || async {
         let pending = second_factor::load_pending(app, &request.mfa_token).await?;
         let keys: Vec<Passkey> = passkeys(&pending.profile.value).cloned().collect();
@@ -268,7 +266,7 @@ pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<Respon
         Ok(options)
     })
     .await?;
-    http::json(200, &json!({ "publicKey": options.public_key }))
+    Ok(WebauthnChallenge { options })
 }
 
 #[derive(Deserialize)]
@@ -280,11 +278,11 @@ pub struct FinishLoginRequest {
 }
 
 /// `POST /v1/login/webauthn/finish`.
-pub async fn finish_login(app: &App, request: FinishLoginRequest) -> Result<Response<Body>> {
+pub async fn finish_login(app: &App, request: FinishLoginRequest) -> Result<LoginAnswer> {
     crate::txn::retrying(app, || finish_attempt(app, &request)).await
 }
 
-async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<Response<Body>> {
+async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<LoginAnswer> {
     let mut pending = second_factor::load_pending(app, &request.mfa_token).await?;
     // Taken out first: whatever this attempt writes stores the login without it.
     let state = pending.mfa.value.webauthn_state.take();
@@ -337,7 +335,9 @@ async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<Respo
     }
     // Counter and backup flags; `succeed` stores the profile in any case.
     credential.update_credential(&result);
-    second_factor::succeed(app, &pending, profile, Some(&device_id), vec![], json!({})).await
+    second_factor::succeed(app, &pending, profile, Some(&device_id), vec![], None)
+        .await
+        .map(LoginAnswer::Authenticated)
 }
 
 /// A refused assertion: counted against the mfa_token and the account.
@@ -346,7 +346,7 @@ async fn refuse(
     pending: &Pending,
     device_id: Option<&str>,
     why: &str,
-) -> Result<Response<Body>> {
+) -> Result<LoginAnswer> {
     let detail = format!("security key: {why}");
     second_factor::fail(
         app,
@@ -364,7 +364,7 @@ async fn possible_clone(
     app: &App,
     mut pending: Pending,
     device_id: Option<&str>,
-) -> Result<Response<Body>> {
+) -> Result<LoginAnswer> {
     tracing::warn!("webauthn signature counter went backwards: possible cloned authenticator");
     if let Some(device) = device_id.and_then(|id| {
         pending
