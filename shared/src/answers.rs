@@ -94,6 +94,16 @@ pub struct MethodSummary {
     pub max: usize,
 }
 
+impl From<&Profile> for RecoveryCodesSummary {
+    fn from(profile: &Profile) -> Self {
+        let codes = profile.recovery_codes.as_ref();
+        RecoveryCodesSummary {
+            remaining: codes.map_or(0, |c| c.hashes.len()),
+            generated_at: codes.map(|c| Instant(c.generated_at).rfc3339()),
+        }
+    }
+}
+
 /// `GET /v1/mfa`: the settings page.
 #[derive(Debug, Serialize)]
 pub struct Settings {
@@ -110,16 +120,7 @@ impl From<&Profile> for Settings {
             mfa_enabled: profile.mfa_enabled,
             mfa_setup_required: profile.setup_required(),
             devices: profile.devices.iter().map(DeviceView::from).collect(),
-            recovery_codes: RecoveryCodesSummary {
-                remaining: profile
-                    .recovery_codes
-                    .as_ref()
-                    .map_or(0, |c| c.hashes.len()),
-                generated_at: profile
-                    .recovery_codes
-                    .as_ref()
-                    .map(|c| Instant(c.generated_at).rfc3339()),
-            },
+            recovery_codes: RecoveryCodesSummary::from(profile),
             methods: DeviceType::ALL
                 .iter()
                 .map(|kind| MethodSummary {

@@ -23,6 +23,7 @@
 //! version, so it is already committed and the second pass finds it; a later login sees
 //! the reset profile and gets a setup session only.
 
+use crate::answers::{DeviceView, RecoveryCodesSummary};
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::revoke_by_hash;
@@ -64,30 +65,13 @@ pub struct UserState {
     pub username: String,
     pub mfa_enabled: bool,
     pub mfa_setup_required: bool,
-    pub devices: Vec<DeviceState>,
-    pub recovery_codes: RecoveryCodesState,
+    pub devices: Vec<DeviceView>,
+    pub recovery_codes: RecoveryCodesSummary,
     pub failed_attempts: u32,
     /// Present only while the account is locked.
     pub locked_until: Option<String>,
     pub active_sessions: usize,
     pub recent_events: Vec<EventState>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DeviceState {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub name: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub warning: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RecoveryCodesState {
-    pub remaining: usize,
-    pub generated_at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -165,28 +149,8 @@ pub async fn show(app: &App, raw_username: &str) -> Result<UserState> {
     Ok(UserState {
         mfa_enabled: profile.mfa_enabled,
         mfa_setup_required: profile.setup_required(),
-        devices: profile
-            .devices
-            .iter()
-            .map(|d| DeviceState {
-                id: d.id.clone(),
-                kind: d.secret.device_type().as_str(),
-                name: d.name.clone(),
-                created_at: Instant(d.created_at).rfc3339(),
-                last_used_at: d.last_used_at.map(|t| Instant(t).rfc3339()),
-                warning: d.warning.clone(),
-            })
-            .collect(),
-        recovery_codes: RecoveryCodesState {
-            remaining: profile
-                .recovery_codes
-                .as_ref()
-                .map_or(0, |c| c.hashes.len()),
-            generated_at: profile
-                .recovery_codes
-                .as_ref()
-                .map(|c| Instant(c.generated_at).rfc3339()),
-        },
+        devices: profile.devices.iter().map(DeviceView::from).collect(),
+        recovery_codes: RecoveryCodesSummary::from(&profile),
         failed_attempts: profile.failed_attempts,
         locked_until: profile
             .locked_for(now)
