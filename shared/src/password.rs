@@ -5,8 +5,9 @@
 //! Argon2's working memory (`m` KiB: 19 MiB at the OWASP cost) is kept between hashes in a
 //! small pool and wiped after each, rather than allocated and freed per hash as
 //! `argon2`'s `PasswordHasher` does. A freed 19 MiB goes back to the kernel, so every hash
-//! took ~4 900 page faults to get it back: a third of the hash's time on this machine's
-//! VM, and what kept us slower than the reference C (docs/performance.md, "Argon2").
+//! took ~4 900 page faults to get it back, a third of the hash's time in a VM (this
+//! machine's, Lambda's): docs/performance.md, "Argon2: its working memory is kept between
+//! hashes", has the figures against the reference C implementation.
 //! The PHC strings are the ones `argon2`'s own API writes and reads, byte for byte
 //! (tests below, against hashes of the reference C implementation).
 
