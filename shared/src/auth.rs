@@ -175,8 +175,7 @@ pub async fn index_entries(app: &App, username: &str, limit: usize) -> Result<Ve
     let items = app
         .store
         .query_desc(&events_partition(username), SESSION_INDEX_PREFIX, limit)
-        .await
-        .map_err(crate::txn::store_error)?;
+        .await?;
     items
         .iter()
         .map(|item| records::decode::<SessionIndex>(item).map(|stored| stored.value))

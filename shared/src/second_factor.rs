@@ -54,11 +54,7 @@ impl Pending {
 
 pub async fn load_pending(app: &App, mfa_token: &str) -> Result<Pending> {
     let now = app.clock.now();
-    let mfa = app
-        .store
-        .get(&mfa_token_key(mfa_token))
-        .await
-        .map_err(crate::txn::store_error)?;
+    let mfa = app.store.get(&mfa_token_key(mfa_token)).await?;
     pending_for(app, live_login(mfa.as_ref(), now)?, now).await
 }
 

@@ -18,11 +18,6 @@ use std::time::Duration;
 /// twenty rounds; jittered backoff keeps that far lower in practice.
 const MAX_ATTEMPTS: u32 = 24;
 
-/// What a store failure means when no condition of the write names it.
-pub fn store_error(error: StoreError) -> Error {
-    Error::from(error)
-}
-
 /// Writes all or nothing. A failed expectation becomes what `on_condition` says the write
 /// at that index means (e.g. "already used"); a profile version clash becomes
 /// [`Error::Contention`], which [`retrying`] retries.
@@ -33,7 +28,7 @@ pub async fn commit(
 ) -> Result<()> {
     app.store.write(writes).await.map_err(|e| match e {
         StoreError::ConditionFailed(index) => on_condition(index),
-        other => store_error(other),
+        other => Error::from(other),
     })
 }
 

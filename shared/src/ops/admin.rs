@@ -131,8 +131,7 @@ pub async fn show(app: &App, raw_username: &str) -> Result<UserState> {
     let recent_events = app
         .store
         .query_desc(&events_partition(&username), EVENT_PREFIX, RECENT_EVENTS)
-        .await
-        .map_err(crate::txn::store_error)?
+        .await?
         .iter()
         .map(|item| {
             decode::<Event>(item).map(|e| EventState {
@@ -173,8 +172,7 @@ async fn session_hashes(
     let items = app
         .store
         .query_desc(&events_partition(username), SESSION_INDEX_PREFIX, limit)
-        .await
-        .map_err(crate::txn::store_error)?;
+        .await?;
     let mut hashes = Vec::with_capacity(items.len());
     for item in &items {
         let index = decode::<SessionIndex>(item)?.value;

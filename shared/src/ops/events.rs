@@ -13,8 +13,7 @@ pub async fn list(app: &App, username: &str) -> Result<Events> {
     let items = app
         .store
         .query_desc(&events_partition(username), EVENT_PREFIX, LIMIT)
-        .await
-        .map_err(crate::txn::store_error)?;
+        .await?;
     let events = items
         .iter()
         .map(|item| {

@@ -470,13 +470,7 @@ async fn status_attempt(app: &App, request: &StatusRequest) -> Result<PushLoginS
     // Both keys come with the request, so one read fetches the login and its push; an
     // id too long to exist only needs the login (its token is judged first).
     let (mfa, push) = if !validate::plausible_id(&request.push_id) {
-        (
-            app.store
-                .get(&mfa_key)
-                .await
-                .map_err(crate::txn::store_error)?,
-            None,
-        )
+        (app.store.get(&mfa_key).await?, None)
     } else {
         let [mfa, push] =
             records::get_many(app.store.as_ref(), [mfa_key, push_key(&request.push_id)]).await?;
