@@ -1,4 +1,5 @@
-//! WebAuthn (security keys and passkeys) as a second factor, on webauthn-rs.
+//! WebAuthn (security keys and passkeys) on webauthn-rs: as a second factor, and a passkey
+//! alone as a sign-in without a password.
 //!
 //! ```text
 //! registration:  POST /v1/mfa/webauthn ──► Registration{PendingDevice::Webauthn{state}} (10 min)
@@ -7,21 +8,25 @@
 //! login:         POST /v1/login/webauthn/start ──► MfaLogin.webauthn_state = fresh challenge
 //!                POST /v1/login/webauthn/finish ─┬► verified: session, mfa_token spent
 //!                                                └► refused: counted, state cleared
+//! passkey:       POST /v1/login/passkey/start ──► PasskeyLogin{state} (5 min), no read
+//!                POST /v1/login/passkey/finish ─┬► userHandle → WebauthnUser → profile
+//!                                               ├► verified: session, login spent
+//!                                               └► refused: counted on that account, spent
 //! ```
 //!
-//! Both ceremony states live server-side only. A login challenge answers at most one
+//! Every ceremony state lives server-side only. A login challenge answers at most one
 //! finish: the finish takes the state out of the login it read and every write it makes
 //! (success spends the whole mfa_token, a refusal stores the login without the state) is
 //! conditional on the version it read, so two finishes racing with one assertion cannot
 //! both be judged against it, and a refused assertion cannot be retried. A new start
 //! replaces the challenge.
 //!
-//! Assertions are only ever matched against the signed-in user's own credentials (the user
-//! is known from the password step), so a credential id is kept unique per account, not
-//! across accounts. The signature counter is checked against the credential as stored at
-//! finish, not the copy inside the login state (another login may have finished since);
-//! a counter that did not advance flags the device `possible_clone` and refuses it from
-//! then on, until the user removes it.
+//! Assertions are only ever matched against one account's own credentials (the user is
+//! known from the password step, or named by a passkey's user handle), so a credential id
+//! is kept unique per account, not across accounts. The signature counter is checked
+//! against the credential as stored at finish, not the copy inside the login state
+//! (another login may have finished since); a counter that did not advance flags the
+//! device `possible_clone` and refuses it from then on, until the user removes it.
 
 use crate::answers::{
     ConfirmedAnswer, LoginAnswer, PasskeyChallenge, SignedIn, WebauthnChallenge,
@@ -29,8 +34,7 @@ use crate::answers::{
 };
 use crate::app::App;
 use crate::audit::{self, EventType};
-use crate::auth::Caller;
-use crate::auth::NewSession;
+use crate::auth::{Caller, NewSession};
 use crate::clock::Instant;
 use crate::domain::PASSKEY_LOGIN_SECS;
 use crate::enrollment;
