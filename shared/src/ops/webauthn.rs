@@ -696,6 +696,17 @@ fn verify_passkey(
 mod tests {
     use super::*;
 
+    /// A credential whose registration carried the browser's `credProps` report.
+    #[test]
+    fn reads_whether_the_browser_reported_a_discoverable_credential() {
+        let stored = r#"{"cred":{"cred_id":"AAECAw","cred":{"type_":"ES256","key":{"EC_EC2":{"curve":"SECP256R1","x":[194,126,127,109,252,23,131,21,252,6,223,99,44,254,140,27,230,17,94,5,133,28,104,41,144,69,171,149,161,26,200,243],"y":[143,123,183,156,24,178,21,248,117,159,162,69,171,52,188,252,26,59,6,47,103,92,19,58,117,103,249,0,219,8,95,196]}}},"counter":0,"transports":null,"user_verified":true,"backup_eligible":false,"backup_state":false,"registration_policy":"required","extensions":{"cred_protect":"NotRequested","hmac_create_secret":"NotRequested","cred_props":{"Unsigned":{"rk":true}}},"attestation":{"data":"None","metadata":"None"},"attestation_format":"none"}}"#;
+        let passkey: Passkey = serde_json::from_str(stored).unwrap();
+        assert!(PasskeyFacts::of(&passkey).unwrap().discoverable);
+        let unreported = stored.replace(r#","cred_props":{"Unsigned":{"rk":true}}"#, "");
+        let passkey: Passkey = serde_json::from_str(&unreported).unwrap();
+        assert!(!PasskeyFacts::of(&passkey).unwrap().discoverable);
+    }
+
     /// Pins where webauthn-rs's persisted form keeps what `PasskeyFacts` reads.
     #[test]
     fn reads_the_counter_of_a_stored_passkey() {

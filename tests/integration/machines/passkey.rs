@@ -366,16 +366,7 @@ async fn a_handle_made_before_passkey_sign_in_gets_its_lookup_at_the_next_key_lo
     let m = Machine::new();
     let mut key = SoftAuthenticator::with_resident_keys(ORIGIN);
     user_with_passkey(&m, "wynn", &mut key).await;
-    // As an account stored before the lookup existed: a handle, no lookup item.
-    let handle = profile(&m, "wynn").await.webauthn_user_id.unwrap();
-    m.store
-        .write(vec![Write::Delete {
-            key: records::webauthn_user_key(&handle),
-            expect: Expect::Anything,
-        }])
-        .await
-        .unwrap();
-    edit_profile(&m, "wynn", |p| p["webauthn_user_indexed"] = json!(false)).await;
+    forget_lookup(&m, "wynn").await;
     sign_in(&m, &mut key, 0)
         .await
         .expect_error(401, "invalid_credentials");
@@ -384,6 +375,44 @@ async fn a_handle_made_before_passkey_sign_in_gets_its_lookup_at_the_next_key_lo
     second_factor_login(&m, "wynn", &mut key).await;
     assert!(profile(&m, "wynn").await.webauthn_user_indexed);
     sign_in(&m, &mut key, 0).await.expect(200);
+}
+
+#[tokio::test]
+async fn a_handle_made_before_passkey_sign_in_gets_its_lookup_at_the_next_registration() {
+    let m = Machine::new();
+    let mut key = SoftAuthenticator::with_resident_keys(ORIGIN);
+    let session = user_with_passkey(&m, "yara", &mut key).await;
+    let handle = forget_lookup(&m, "yara").await;
+    // Starting a registration writes it, and keeps the handle the keys already carry.
+    let r = m
+        .call_as(
+            Operation::StartWebauthnRegistration,
+            &session,
+            json!({ "password": PASSWORD }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        r.body["publicKey"]["user"]["id"],
+        creation_options(RP_ID, &handle)["user"]["id"]
+    );
+    assert!(profile(&m, "yara").await.webauthn_user_indexed);
+    sign_in(&m, &mut key, 0).await.expect(200);
+}
+
+/// Makes `username` as an account stored before handle lookups existed: its handle, no
+/// lookup item, and a profile that says so. Returns the handle's bytes.
+async fn forget_lookup(m: &Machine, username: &str) -> Vec<u8> {
+    let handle = profile(m, username).await.webauthn_user_id.unwrap();
+    m.store
+        .write(vec![Write::Delete {
+            key: records::webauthn_user_key(&handle),
+            expect: Expect::Anything,
+        }])
+        .await
+        .unwrap();
+    edit_profile(m, username, |p| p["webauthn_user_indexed"] = json!(false)).await;
+    handle.as_bytes().to_vec()
 }
 
 #[tokio::test]
