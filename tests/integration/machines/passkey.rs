@@ -20,6 +20,19 @@ async fn user_with_passkey(m: &Machine, username: &str, key: &mut SoftAuthentica
     session
 }
 
+/// The creation options of another WebAuthn registration (the password given for it).
+async fn another_key_options(m: &Machine, session: &str) -> Value {
+    let r = m
+        .call_as(
+            Operation::StartWebauthnRegistration,
+            session,
+            json!({ "password": PASSWORD }),
+        )
+        .await
+        .expect(200);
+    r.body["publicKey"].clone()
+}
+
 /// `(login_id, publicKey)` of a fresh passkey sign-in.
 async fn start(m: &Machine) -> (String, Value) {
     let r = m
@@ -118,15 +131,8 @@ async fn a_passkey_signs_in_alone() {
     let session = user_with_passkey(&m, "pia", &mut key).await;
     assert_eq!(m.devices(&session).await[0]["passkey"], true);
     // Registrations ask for a discoverable credential, with user verification.
-    let r = m
-        .call_as(
-            Operation::StartWebauthnRegistration,
-            &session,
-            json!({ "password": PASSWORD }),
-        )
-        .await
-        .expect(200);
-    let selection = &r.body["publicKey"]["authenticatorSelection"];
+    let options = another_key_options(&m, &session).await;
+    let selection = &options["authenticatorSelection"];
     assert_eq!(selection["residentKey"], "preferred", "{selection}");
     assert_eq!(selection["userVerification"], "required");
 
@@ -384,16 +390,8 @@ async fn a_handle_made_before_passkey_sign_in_gets_its_lookup_at_the_next_regist
     let session = user_with_passkey(&m, "yara", &mut key).await;
     let handle = forget_lookup(&m, "yara").await;
     // Starting a registration writes it, and keeps the handle the keys already carry.
-    let r = m
-        .call_as(
-            Operation::StartWebauthnRegistration,
-            &session,
-            json!({ "password": PASSWORD }),
-        )
-        .await
-        .expect(200);
     assert_eq!(
-        r.body["publicKey"]["user"]["id"],
+        another_key_options(&m, &session).await["user"]["id"],
         creation_options(RP_ID, &handle)["user"]["id"]
     );
     assert!(profile(&m, "yara").await.webauthn_user_indexed);
