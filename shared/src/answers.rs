@@ -3,7 +3,7 @@
 //! serialise to is the contract's (docs/openapi.yaml); field order follows it.
 
 use crate::clock::Instant;
-use crate::records::{Device, DeviceType, Profile};
+use crate::records::{Device, DeviceSecret, DeviceType, PasskeyFacts, Profile};
 use serde::Serialize;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
@@ -65,6 +65,10 @@ pub struct DeviceView {
     pub last_used_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// WebAuthn devices only: the browser reported a discoverable credential, which can
+    /// sign in without a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<bool>,
 }
 
 impl From<&Device> for DeviceView {
@@ -76,6 +80,12 @@ impl From<&Device> for DeviceView {
             created_at: Instant(device.created_at).rfc3339(),
             last_used_at: device.last_used_at.map(|t| Instant(t).rfc3339()),
             warning: device.warning.clone(),
+            passkey: match &device.secret {
+                DeviceSecret::Webauthn { credential } => {
+                    Some(PasskeyFacts::of(credential).is_ok_and(|facts| facts.discoverable))
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -225,6 +235,17 @@ pub struct WebauthnRegistration {
 pub struct WebauthnChallenge {
     #[serde(flatten)]
     pub options: RequestChallengeResponse,
+}
+
+/// A passkey sign-in, started: `publicKey` is the browser's
+/// `PublicKeyCredentialRequestOptions`, without `allowCredentials` (the authenticator
+/// offers its own discoverable credentials).
+#[derive(Debug, Serialize)]
+pub struct PasskeyChallenge {
+    pub login_id: String,
+    pub expires_at: String,
+    #[serde(rename = "publicKey")]
+    pub public_key: serde_json::Value,
 }
 
 /// A push-device registration, started.

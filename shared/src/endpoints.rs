@@ -194,3 +194,9 @@ endpoint!(PushEnroll(push::EnrollRequest) -> a::PushEnrolled, status 201,
 endpoint!(PushRespond(push::RespondRequest) -> a::PushAnswered,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { push::respond(app, body).await });
+endpoint!(LoginPasskeyStart(()) -> a::PasskeyChallenge,
+    parse(r) { no_body(r) },
+    run(app, caller, body) { webauthn::start_passkey_login(app).await });
+endpoint!(LoginPasskeyFinish(webauthn::FinishPasskeyLoginRequest) -> a::LoginAnswer,
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { webauthn::finish_passkey_login(app, body).await });

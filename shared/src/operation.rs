@@ -28,4 +28,6 @@ pub enum Operation {
     StartPushRegistration,
     PushEnroll,
     PushRespond,
+    LoginPasskeyStart,
+    LoginPasskeyFinish,
 }

@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::store::{Expect, Item, Key, Store, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PasskeyRegistration, Uuid};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration, Uuid,
+};
 
 pub const EVENT_RETENTION_SECS: i64 = 365 * 24 * 3600;
 
@@ -26,6 +28,14 @@ pub fn registration_key(id: &str) -> Key {
 }
 pub fn push_key(id: &str) -> Key {
     Key::new(format!("PUSH#{id}"), "PUSH")
+}
+/// A passkey sign-in between its start and its finish, under its `login_id`.
+pub fn passkey_login_key(login_id: &str) -> Key {
+    Key::new(format!("PASSKEY#{login_id}"), "PASSKEY")
+}
+/// Which account a WebAuthn user handle names (see [`WebauthnUser`]).
+pub fn webauthn_user_key(user_id: &Uuid) -> Key {
+    Key::new(format!("WEBAUTHN#{}", user_id.simple()), "WEBAUTHN")
 }
 pub fn events_partition(username: &str) -> String {
     format!("USER#{username}")
@@ -149,6 +159,67 @@ pub struct Profile {
     /// so it says nothing about the username.
     #[serde(default)]
     pub webauthn_user_id: Option<Uuid>,
+    /// Whether the [`WebauthnUser`] item of `webauthn_user_id` exists. Handles made before
+    /// passkey sign-in had none; it is written with the next write that can carry it (a
+    /// WebAuthn registration's start, a WebAuthn second factor's success).
+    #[serde(default)]
+    pub webauthn_user_indexed: bool,
+}
+
+/// The lookup from a WebAuthn user handle (the `user.id` of the registration options, the
+/// `userHandle` of a passkey's assertion) to its account: passkey sign-in knows no username.
+/// Created once, with a conditional write, when the handle is; never changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebauthnUser {
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+/// A passkey sign-in under way: the discoverable ceremony's challenge, server-side only,
+/// spent by the one finish that reads it (success or refusal).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyLogin {
+    pub login_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub state: DiscoverableAuthentication,
+}
+
+/// What webauthn-rs keeps private in a stored passkey, read from its persisted form (which
+/// it must keep readable across versions): `cred.counter`, `cred.user_verified` and the
+/// browser's `credProps` report, `cred.extensions.cred_props`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasskeyFacts {
+    pub counter: u32,
+    /// User verification was performed at registration.
+    pub user_verified: bool,
+    /// The browser reported a discoverable (resident) credential; `false` when it said
+    /// otherwise or said nothing.
+    pub discoverable: bool,
+}
+
+impl PasskeyFacts {
+    pub fn of(passkey: &Passkey) -> Result<PasskeyFacts> {
+        let value = serde_json::to_value(passkey).map_err(|_| unreadable())?;
+        let cred = &value["cred"];
+        let counter = cred["counter"]
+            .as_u64()
+            .and_then(|counter| u32::try_from(counter).ok())
+            .ok_or_else(unreadable)?;
+        let props = &cred["extensions"]["cred_props"];
+        let reported = ["Unsigned", "Set", "Unsolicited"]
+            .iter()
+            .find_map(|state| props[state]["rk"].as_bool());
+        Ok(PasskeyFacts {
+            counter,
+            user_verified: cred["user_verified"].as_bool().unwrap_or(false),
+            discoverable: reported.unwrap_or(false),
+        })
+    }
+}
+
+fn unreadable() -> Error {
+    Error::internal("a stored passkey has no readable signature counter")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,6 +350,22 @@ impl Record for MfaLogin {
 impl Record for Registration {
     fn key(&self) -> Key {
         registration_key(&self.id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}
+impl Record for WebauthnUser {
+    fn key(&self) -> Key {
+        webauthn_user_key(&self.user_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        None
+    }
+}
+impl Record for PasskeyLogin {
+    fn key(&self) -> Key {
+        passkey_login_key(&self.login_id)
     }
     fn ttl(&self) -> Option<i64> {
         ttl_from_millis(self.expires_at)

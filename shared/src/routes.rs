@@ -81,6 +81,8 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/v1/mfa/push" => "start-push-registration", StartPushRegistration, keys: true, GET_PUT_CHECK, &[]),
     route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, keys: true, CONFIRM, &["Subscribe", "Unsubscribe"]),
     route!("POST" "/v1/push/respond" => "push-respond", PushRespond, keys: false, GET_PUT, &[]),
+    route!("POST" "/v1/login/passkey/start" => "login-passkey-start", LoginPasskeyStart, keys: false, &["PutItem"], &[]),
+    route!("POST" "/v1/login/passkey/finish" => "login-passkey-finish", LoginPasskeyFinish, keys: false, GET_PUT_DELETE, &[]),
 ];
 
 impl Route {
@@ -137,6 +139,8 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
         Op::StartPushRegistration => handle_as::<e::StartPushRegistration>(app, request).await,
         Op::PushEnroll => handle_as::<e::PushEnroll>(app, request).await,
         Op::PushRespond => handle_as::<e::PushRespond>(app, request).await,
+        Op::LoginPasskeyStart => handle_as::<e::LoginPasskeyStart>(app, request).await,
+        Op::LoginPasskeyFinish => handle_as::<e::LoginPasskeyFinish>(app, request).await,
     }
 }
 

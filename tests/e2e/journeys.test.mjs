@@ -4,12 +4,13 @@
 //
 // The push journeys belong to two more people, each with their own account and their own
 // real push-agent (lib/push-agent.mjs), so they do not depend on the first person's steps.
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { launch, openPage, Authenticators, shot, BASE_URL } from "./lib/browser.mjs";
 import { AuthenticatorApp } from "./lib/totp.mjs";
 import { PushAgent, agentProblem } from "./lib/push-agent.mjs";
+import { stepper } from "./lib/steps.mjs";
 
 function person(prefix) {
   return {
@@ -46,33 +47,15 @@ after(async () => {
 });
 
 /**
- * A journey step. `needs` names the earlier steps whose state it builds on: when one of them
- * did not pass, this one is skipped (not failed), so the first failure is the one to read and
- * unrelated steps still run. A failing step is screenshotted, then the page is reloaded on
- * the settings route so the next step starts from a known place.
+ * A journey step (lib/steps.mjs). After a failure the page is reloaded on the settings
+ * route so the next step starts from a known place.
  */
-const passed = new Set();
-function step(name, needs, fn) {
-  test(name, async (t) => {
-    const missing = needs.filter((n) => !passed.has(n));
-    if (missing.length) {
-      t.skip(`needs the earlier step "${missing[0]}"`);
-      return;
-    }
-    page.problems.length = 0;
-    try {
-      await fn(t);
-      assert.deepEqual(page.problems, [], "the page logged errors");
-      passed.add(name);
-    } catch (e) {
-      await shot(page, `FAILED ${name}`).catch(() => {});
-      await page.goto(`${BASE_URL}/#/settings`).catch(() => {});
-      await page.reload().catch(() => {}); // same URL: goto alone would keep an open dialog
-      await page.getByRole("heading", { level: 1 }).waitFor().catch(() => {});
-      throw e;
-    }
-  });
-}
+const step = stepper(() => page, async () => {
+  await page.goto(`${BASE_URL}/#/settings`).catch(() => {});
+  await page.reload().catch(() => {}); // same URL: goto alone would keep an open dialog
+  await page.getByRole("heading", { level: 1 }).waitFor().catch(() => {});
+});
+const { passed } = step;
 
 const SIGN_UP = "sign up and land on the setup-required step";
 const APP = "register the authenticator app and get the recovery codes";

@@ -48,6 +48,17 @@ async fn via_lambda(
     (status, body)
 }
 
+/// An answer with what is new at every call (a passkey sign-in's `login_id` and
+/// challenge) blanked, so that two calls can be compared.
+fn without_randomness(mut body: Value) -> Value {
+    for pointer in ["/login_id", "/publicKey/challenge"] {
+        if let Some(value) = body.pointer_mut(pointer) {
+            *value = json!("(random)");
+        }
+    }
+    body
+}
+
 fn concrete(path: &str) -> String {
     path.replace("{id}", "some-device-id")
 }
@@ -62,8 +73,8 @@ async fn every_route_answers_an_unauthenticated_event_as_the_dev_server_does() {
         let (status, body) =
             via_lambda(&env, route, event(route.method, &path, None, "{}", false)).await;
         assert_eq!(
-            (status, &body),
-            (dev.status.as_u16(), &dev.body),
+            (status, without_randomness(body)),
+            (dev.status.as_u16(), without_randomness(dev.body)),
             "{} {}",
             route.method,
             route.path

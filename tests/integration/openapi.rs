@@ -210,8 +210,12 @@ fn openapi_operations_list_the_errors_their_routes_can_produce() {
 
         // What every route, or every route of a kind, can answer.
         let has_body = route.method != "GET";
-        let anonymous =
-            policy.access == Access::Public && route.operation == Operation::CreateAccount;
+        // Routes that judge no credential of any kind: nothing to answer 401 about.
+        let anonymous = policy.access == Access::Public
+            && matches!(
+                route.operation,
+                Operation::CreateAccount | Operation::LoginPasskeyStart
+            );
         // The two 403s: the scope check of full-only routes, and the re-authentication a
         // route without a required password in its body asks for.
         let mut forbidden = BTreeSet::new();

@@ -168,6 +168,8 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("login-webauthn-finish", "right key", 2, 0, 1, 0),
     ("remove-device", "push device", 2, 0, 2, 1),
     ("logout", "full session", 1, 0, 1, 0),
+    ("login-passkey-start", "no account known", 0, 0, 1, 0),
+    ("login-passkey-finish", "right passkey", 2, 0, 1, 0),
 ];
 
 struct Row {
@@ -668,5 +670,27 @@ pub async fn measure() -> Probe {
         )
         .await;
     assert_eq!(r.status, 204);
+
+    // Signed out, back in with the security key alone (it keeps a discoverable credential):
+    // the login and the handle's lookup read together, then the profile.
+    let r = p
+        .run(
+            "login-passkey-start",
+            "no account known",
+            env.post("/v1/login/passkey/start", json!({})),
+        )
+        .await
+        .expect(200);
+    let assertion = key_holder.get_with(&r.body["publicKey"], 0);
+    p.run(
+        "login-passkey-finish",
+        "right passkey",
+        env.post(
+            "/v1/login/passkey/finish",
+            json!({ "login_id": text(&r, "/login_id"), "credential": assertion }),
+        ),
+    )
+    .await
+    .expect(200);
     p
 }

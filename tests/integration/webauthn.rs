@@ -607,3 +607,165 @@ async fn a_key_removed_while_a_login_waits_is_refused() {
         .await
         .expect(200);
 }
+
+// Passkey sign-in without a password -------------------------------------------------------
+
+/// `(login_id, publicKey)` of a fresh passkey sign-in.
+async fn passkey_start(env: &TestEnv) -> (String, Value) {
+    let r = env
+        .post("/v1/login/passkey/start", json!({}))
+        .await
+        .expect(200);
+    let login_id = r.body["login_id"].as_str().unwrap().to_owned();
+    (login_id, r.body["publicKey"].clone())
+}
+
+async fn passkey_finish(env: &TestEnv, login_id: &str, credential: &Value) -> Response {
+    env.post(
+        "/v1/login/passkey/finish",
+        json!({ "login_id": login_id, "credential": credential }),
+    )
+    .await
+}
+
+/// The account's failed-login count as stored.
+async fn failed_attempts(env: &TestEnv, username: &str) -> u32 {
+    let key = latchkey::records::profile_key(username);
+    latchkey::records::load::<latchkey::records::Profile>(env.app.store.as_ref(), &key)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .failed_attempts
+}
+
+#[tokio::test]
+async fn a_passkey_signs_in_without_a_password_and_refusals_count() {
+    let env = TestEnv::start().await;
+    let mut key = SoftAuthenticator::with_resident_keys(&origin(&env));
+    let token = env.signup_and_login("paz").await;
+    let (id, options) = start_registration(&env, &token).await;
+    assert_eq!(
+        options["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
+    let credential = key.create(&options).unwrap();
+    let device = confirm(&env, &token, &id, credential)
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(device["device"]["passkey"], true);
+
+    // Signed in with the passkey alone, scope full.
+    let (login_id, options) = passkey_start(&env).await;
+    assert!(options.get("allowCredentials").is_none(), "{options}");
+    assert_eq!(options["userVerification"], "required");
+    let used = key.discover(&options, 0).unwrap();
+    let r = passkey_finish(&env, &login_id, &used).await.expect(200);
+    assert_eq!(r.body["status"], "authenticated");
+    assert_eq!(r.body["session"]["scope"], "full");
+    let session = r.body["session"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.get("/v1/me", &session).await.expect(200).body["username"],
+        "paz"
+    );
+
+    // The spent login_id, and the same assertion against a fresh challenge (a replay,
+    // counted on its owner).
+    passkey_finish(&env, &login_id, &used)
+        .await
+        .expect_error(401, "invalid_credentials");
+    let (fresh, _) = passkey_start(&env).await;
+    passkey_finish(&env, &fresh, &used)
+        .await
+        .expect_error(401, "invalid_credentials");
+    assert_eq!(failed_attempts(&env, "paz").await, 1);
+
+    // A credential the account never registered, under its user handle: counted.
+    let mut other = SoftAuthenticator::with_resident_keys(&origin(&env));
+    other
+        .create(&authenticator::creation_options(
+            "localhost",
+            &key.credentials[0].user_handle,
+        ))
+        .unwrap();
+    let (login_id, options) = passkey_start(&env).await;
+    passkey_finish(&env, &login_id, &other.discover(&options, 0).unwrap())
+        .await
+        .expect_error(401, "invalid_credentials");
+    assert_eq!(failed_attempts(&env, "paz").await, 2);
+
+    // No user verification at sign-in: refused.
+    key.user_verification = false;
+    let (login_id, options) = passkey_start(&env).await;
+    passkey_finish(&env, &login_id, &key.discover(&options, 0).unwrap())
+        .await
+        .expect_error(401, "invalid_credentials");
+    key.user_verification = true;
+    assert_eq!(failed_attempts(&env, "paz").await, 3);
+
+    // Seven more reach the lock; then even the right passkey gets 429.
+    for _ in 0..7 {
+        let (login_id, _) = passkey_start(&env).await;
+        let counter = key.credentials[0].counter + 1;
+        let wrong = key.sign("localhost", "c29tZSBvdGhlciBjaGFsbGVuZ2U", 0, counter);
+        passkey_finish(&env, &login_id, &wrong)
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    let (login_id, options) = passkey_start(&env).await;
+    let r = passkey_finish(&env, &login_id, &key.discover(&options, 0).unwrap())
+        .await
+        .expect_error(429, "too_many_attempts");
+    assert_eq!(r.headers["retry-after"].to_str().unwrap(), "900");
+
+    let details: Vec<String> = events(&env, &session)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "login_failed")
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(details.len(), 10, "{details:?}");
+    assert!(details.contains(&"passkey: unknown credential".to_owned()));
+}
+
+#[tokio::test]
+async fn a_passkey_registered_without_user_verification_cannot_sign_in_alone() {
+    let env = TestEnv::start().await;
+    let mut key = SoftAuthenticator::with_resident_keys(&origin(&env));
+    let token = user_with_key(&env, "quill", &mut key).await;
+    // webauthn-rs refuses such a registration now: the credential is stored as one made
+    // before user verification was required would be.
+    let profile_key = latchkey::records::profile_key("quill");
+    let mut item = env.app.store.get(&profile_key).await.unwrap().unwrap();
+    let mut body: Value = serde_json::from_str(&item.body).unwrap();
+    let cred = &mut body["devices"][0]["secret"]["credential"]["cred"];
+    cred["user_verified"] = json!(false);
+    cred["registration_policy"] = json!("preferred");
+    item.body = body.to_string();
+    item.version += 1;
+    env.app
+        .store
+        .write(vec![latchkey::store::Write::Put {
+            item,
+            expect: latchkey::store::Expect::Anything,
+        }])
+        .await
+        .unwrap();
+
+    let (login_id, options) = passkey_start(&env).await;
+    passkey_finish(&env, &login_id, &key.discover(&options, 0).unwrap())
+        .await
+        .expect_error(401, "invalid_credentials");
+    // Events of one millisecond have no order: found by type.
+    let failed: Vec<Value> = events(&env, &token)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "login_failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0]["detail"],
+        "passkey: registered without user verification"
+    );
+}

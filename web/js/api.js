@@ -159,5 +159,7 @@ export const api = {
   totpConfirm: (registration_id, code, name) => request("POST", "/v1/mfa/totp/confirm", name ? { registration_id, code, name } : { registration_id, code }),
   webauthnStart: (name) => request("POST", "/v1/mfa/webauthn", name ? { name } : {}),
   webauthnConfirm: (registration_id, credential, name) => request("POST", "/v1/mfa/webauthn/confirm", name ? { registration_id, credential, name } : { registration_id, credential }),
+  passkeyStart: () => request("POST", "/v1/login/passkey/start", {}, { auth: false }),
+  passkeyFinish: (login_id, credential) => request("POST", "/v1/login/passkey/finish", { login_id, credential }, { auth: false }),
   pushStart: (name) => request("POST", "/v1/mfa/push", name ? { name } : {}),
 };

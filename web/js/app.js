@@ -97,13 +97,19 @@ async function render({ keepFocus = false } = {}) {
       if (seq !== renderSeq) return;
     }
     showAccount(!!getSession());
+    // A view that loads before it draws may finish after a newer render began (a sign-out
+    // while the settings load): only the newest render draws.
+    const root = {
+      replaceChildren: (...nodes) => { if (seq === renderSeq) main.replaceChildren(...nodes); },
+      querySelector: (selector) => main.querySelector(selector),
+    };
     switch (route) {
-      case "sign-up": focusEl = renderSignUp(ctx, main); break;
-      case "verify": focusEl = renderVerify(ctx, main); break;
-      case "setup": focusEl = await renderSetup(ctx, main); break;
-      case "recovery-codes": focusEl = renderRecoveryCodes(ctx, main); break;
-      case "settings": focusEl = await renderSettings(ctx, main); break;
-      default: focusEl = renderSignIn(ctx, main); break;
+      case "sign-up": focusEl = renderSignUp(ctx, root); break;
+      case "verify": focusEl = renderVerify(ctx, root); break;
+      case "setup": focusEl = await renderSetup(ctx, root); break;
+      case "recovery-codes": focusEl = renderRecoveryCodes(ctx, root); break;
+      case "settings": focusEl = await renderSettings(ctx, root); break;
+      default: focusEl = renderSignIn(ctx, root); break;
     }
   } catch (e) {
     if (seq !== renderSeq) return;

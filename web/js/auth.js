@@ -4,7 +4,7 @@ import { api, setSession, setScope, clearSession, isCancelled } from "./api.js";
 import { errorMessage } from "./errors.js";
 import { h, icon, field, errorBox, busy, mmss, toast } from "./ui.js";
 import { METHODS } from "./methods.js";
-import { getAssertion, supported as webauthnSupported } from "./webauthn.js";
+import { getAssertion, conditionalMediationAvailable, supported as webauthnSupported } from "./webauthn.js";
 import { startRegistration, codesAfterPushEnroll } from "./register.js";
 import { codesBlock } from "./codes.js";
 
@@ -44,15 +44,65 @@ function authCard(title, sub, ...body) {
 
 export function renderSignIn(ctx, root) {
   const err = errorBox();
-  const username = field({ label: "Username", name: "username", autocomplete: "username", required: true });
+  // "webauthn": the browser may offer the passkeys it holds for this site in the field's
+  // autofill (conditional mediation, below).
+  const username = field({ label: "Username", name: "username", autocomplete: "username webauthn", required: true });
   const password = field({ label: "Password", name: "password", type: "password", autocomplete: "current-password", required: true });
   if (ctx.state.lastUsername) username.input.value = ctx.state.lastUsername;
   const submit = h("button", { type: "submit", class: "btn btn-block" }, "Sign in");
   const form = h("form", { novalidate: true, "aria-label": "Sign in" }, err.el, username.wrap, password.wrap, submit);
+  const passkey = h("button", { type: "button", class: "btn btn-secondary btn-block" }, icon("key"), "Sign in with a passkey");
   const notice = ctx.takeFlash();
   root.replaceChildren(authCard("Sign in", "Welcome back to Latchkey.",
     notice, form,
+    webauthnSupported() ? h("div", { class: "passkey-signin" },
+      h("p", { class: "divider" }, h("span", {}, "or")),
+      passkey,
+      h("p", { class: "hint" }, "Use a passkey on this device, your phone or a security key: no password needed.")) : null,
     h("p", { class: "alt-link" }, "New here? ", h("a", { href: "#/sign-up" }, "Create an account"))));
+
+  // One passkey request at a time: the autofill one waits in the background until the
+  // person picks a passkey there; the button aborts it before asking modally.
+  let waiting = null;
+  const stopWaiting = () => { if (waiting) waiting.abort(); waiting = null; };
+  ctx.onLeave(stopWaiting);
+  const passkeySignIn = async (mediation, signal) => {
+    const started = await api.passkeyStart();
+    if (signal && signal.aborted) return;
+    const credential = await getAssertion(started.publicKey, { mediation, signal });
+    err.set("");
+    handleLoginAnswer(ctx, await api.passkeyFinish(started.login_id, credential), null);
+  };
+  const offerInAutofill = async () => {
+    if (!(await conditionalMediationAvailable())) return;
+    stopWaiting();
+    const controller = new AbortController();
+    waiting = controller;
+    try {
+      await passkeySignIn("conditional", controller.signal);
+    } catch (e) {
+      // The person asked for nothing: a browser that cancels or declines the background
+      // request (no passkey for this site, say) is no error to show.
+      if (controller.signal.aborted || e.name !== "ApiError") return;
+      err.set(errorMessage(e, "passkey"));
+      // A refused passkey leaves the autofill offer in place for another try.
+      if (e.status === 401 && waiting === controller) offerInAutofill();
+    }
+  };
+  passkey.addEventListener("click", () => {
+    stopWaiting();
+    err.set("");
+    busy(passkey, async () => {
+      try {
+        await passkeySignIn();
+      } catch (e) {
+        err.set(errorMessage(e, e.name === "ApiError" ? "passkey" : "login"));
+        offerInAutofill();
+      }
+    });
+  });
+  offerInAutofill();
+
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const u = username.input.value.trim();

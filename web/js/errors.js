@@ -11,7 +11,9 @@ function waitText(seconds) {
 const friendly = {
   invalid_credentials: (e, ctx) => ctx === "login"
     ? "That username and password don't match. Check them and try again."
-    : "That password isn't right. Try again.",
+    : ctx === "passkey"
+      ? "That passkey wasn't accepted. Try again, or sign in with your username and password."
+      : "That password isn't right. Try again.",
   invalid_code: (e, ctx) => ctx === "recovery"
     ? "That recovery code isn't valid or was already used. Check it and try again."
     : "That code isn't right. Codes change every 30 seconds — enter the one your app shows now.",

@@ -41,12 +41,27 @@ function aside(ev, devicesById) {
   return "";
 }
 
+// Passkey sign-ins carry the detail "passkey", or "passkey: <why refused>".
+function isPasskey(ev) {
+  return typeof ev.detail === "string" && /^passkey(:|$)/.test(ev.detail);
+}
+
+function passkeyAside(ev, devicesById) {
+  if (ev.device_id && devicesById.get(ev.device_id)) return ` (${deviceRef(ev, devicesById)})`;
+  const why = ev.detail.replace(/^passkey:?\s*/, "").replace(/_/g, " ");
+  return why ? ` (${why})` : "";
+}
+
 export function describeEvent(ev, devicesById = new Map()) {
   switch (ev.type) {
-    case "login_succeeded": return { icon: "signIn", text: `You signed in${aside(ev, devicesById)}.` };
-    case "login_failed": return { icon: "warning", warn: true, text: ev.detail
-      ? `A wrong password was entered${aside(ev, devicesById)}.`
-      : "Someone tried to sign in with a wrong password." };
+    case "login_succeeded": return { icon: "signIn", text: isPasskey(ev)
+      ? `You signed in with a passkey, without your password${passkeyAside(ev, devicesById)}.`
+      : `You signed in${aside(ev, devicesById)}.` };
+    case "login_failed": return { icon: "warning", warn: true, text: isPasskey(ev)
+      ? `A sign-in with a passkey was refused${passkeyAside(ev, devicesById)}.`
+      : ev.detail
+        ? `A wrong password was entered${aside(ev, devicesById)}.`
+        : "Someone tried to sign in with a wrong password." };
     case "second_factor_failed": return { icon: "warning", warn: true, text: `A sign-in was stopped at the second step${aside(ev, devicesById)}.` };
     case "device_added": return { icon: methodIcon(deviceType(ev, devicesById) || "webauthn"), text: `You added ${deviceRef(ev, devicesById)}.` };
     case "device_renamed": return { icon: "pencil", text: `You renamed ${deviceRef(ev, devicesById)}.` };

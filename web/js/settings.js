@@ -60,6 +60,9 @@ function deviceItem(ctx, d, mfa, refresh) {
     h("div", { class: "item-body" },
       h("p", { class: "item-title", id: titleId }, d.name),
       h("p", { class: "type-label" }, methodLabel(d.type)),
+      d.type === "webauthn" ? h("p", { class: "item-meta", dataset: { testid: "passkey-status" } }, d.passkey
+        ? [h("span", { class: "badge ok" }, icon("check"), "Passkey"), " Signs you in on its own, without your password."]
+        : "Used after your password; can't sign you in on its own.") : null,
       h("p", { class: "item-meta" },
         h("span", {}, "Added ", timeEl(d.created_at, formatDate(d.created_at))),
         h("span", {}, d.last_used_at ? ["Last used ", timeEl(d.last_used_at, relativeTime(d.last_used_at))] : "Never used")),

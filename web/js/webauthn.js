@@ -67,6 +67,17 @@ function unwrap(json) {
   return json && !json.challenge && json.publicKey ? json.publicKey : json;
 }
 
+// Only the browser's credProps report (is the credential discoverable?) is sent: the
+// server shows it as the device's "passkey" flag.
+function credProps(cred, j) {
+  let results = j && j.clientExtensionResults;
+  if (!results && typeof cred.getClientExtensionResults === "function") {
+    try { results = cred.getClientExtensionResults(); } catch { results = null; }
+  }
+  const rk = results && results.credProps && results.credProps.rk;
+  return typeof rk === "boolean" ? { credProps: { rk } } : null;
+}
+
 export function registrationToJSON(cred) {
   const j = tryToJSON(cred);
   const r = cred.response;
@@ -76,12 +87,15 @@ export function registrationToJSON(cred) {
     clientDataJSON: j ? j.response.clientDataJSON : bytesToB64url(r.clientDataJSON),
   };
   if (Array.isArray(transports) && transports.length) response.transports = transports;
-  return {
+  const out = {
     id: cred.id,
     rawId: j ? j.rawId : bytesToB64url(cred.rawId),
     type: cred.type,
     response,
   };
+  const extensions = credProps(cred, j);
+  if (extensions) out.clientExtensionResults = extensions;
+  return out;
 }
 
 export function assertionToJSON(cred) {
@@ -108,10 +122,23 @@ export async function createCredential(publicKeyJSON) {
   return registrationToJSON(cred);
 }
 
-/** Runs navigator.credentials.get with the server's options JSON; returns the assertion JSON. */
-export async function getAssertion(publicKeyJSON) {
+/** Whether the browser can offer passkeys in a username field's autofill. */
+export async function conditionalMediationAvailable() {
+  if (!supported() || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return false;
+  try { return await PublicKeyCredential.isConditionalMediationAvailable(); } catch { return false; }
+}
+
+/**
+ * Runs navigator.credentials.get with the server's options JSON; returns the assertion JSON.
+ * `mediation: "conditional"` waits for the person to pick a passkey from autofill; `signal`
+ * aborts the request (a browser runs one at a time).
+ */
+export async function getAssertion(publicKeyJSON, { mediation, signal } = {}) {
   const publicKey = requestOptionsFromJSON(unwrap(publicKeyJSON));
-  const cred = await navigator.credentials.get({ publicKey });
+  const request = { publicKey };
+  if (mediation) request.mediation = mediation;
+  if (signal) request.signal = signal;
+  const cred = await navigator.credentials.get(request);
   if (!cred) throw new DOMException("No credential was returned.", "NotAllowedError");
   return assertionToJSON(cred);
 }

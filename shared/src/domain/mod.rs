@@ -13,6 +13,8 @@ pub const SESSION_SECS: i64 = 12 * 3600;
 pub const MFA_TOKEN_SECS: i64 = 5 * 60;
 /// ...and dies after this many wrong second factors.
 pub const MFA_TOKEN_MAX_FAILURES: u32 = 5;
+/// A passkey sign-in's challenge lives 5 minutes, and answers one finish.
+pub const PASSKEY_LOGIN_SECS: i64 = 5 * 60;
 /// A pending device registration lives 10 minutes.
 pub const REGISTRATION_SECS: i64 = 10 * 60;
 /// How long a right password vouches for the session it came through (sudo).

@@ -25,6 +25,7 @@ pub async fn create(app: &App, request: Credentials) -> Result<Account> {
         locked_until: None,
         recent_pushes: Vec::new(),
         webauthn_user_id: None,
+        webauthn_user_indexed: false,
     };
     crate::txn::commit(app, vec![records::create(&profile)?], |_| {
         Error::UsernameTaken

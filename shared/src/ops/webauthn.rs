@@ -1,4 +1,5 @@
-//! WebAuthn (security keys and passkeys) as a second factor, on webauthn-rs.
+//! WebAuthn (security keys and passkeys) on webauthn-rs: as a second factor, and a passkey
+//! alone as a sign-in without a password.
 //!
 //! ```text
 //! registration:  POST /v1/mfa/webauthn ──► Registration{PendingDevice::Webauthn{state}} (10 min)
@@ -7,35 +8,50 @@
 //! login:         POST /v1/login/webauthn/start ──► MfaLogin.webauthn_state = fresh challenge
 //!                POST /v1/login/webauthn/finish ─┬► verified: session, mfa_token spent
 //!                                                └► refused: counted, state cleared
+//! passkey:       POST /v1/login/passkey/start ──► PasskeyLogin{state} (5 min), no read
+//!                POST /v1/login/passkey/finish ─┬► userHandle → WebauthnUser → profile
+//!                                               ├► verified: session, login spent
+//!                                               └► refused: counted on that account, spent
 //! ```
 //!
-//! Both ceremony states live server-side only. A login challenge answers at most one
+//! Every ceremony state lives server-side only. A login challenge answers at most one
 //! finish: the finish takes the state out of the login it read and every write it makes
 //! (success spends the whole mfa_token, a refusal stores the login without the state) is
 //! conditional on the version it read, so two finishes racing with one assertion cannot
 //! both be judged against it, and a refused assertion cannot be retried. A new start
 //! replaces the challenge.
 //!
-//! Assertions are only ever matched against the signed-in user's own credentials (the user
-//! is known from the password step), so a credential id is kept unique per account, not
-//! across accounts. The signature counter is checked against the credential as stored at
-//! finish, not the copy inside the login state (another login may have finished since);
-//! a counter that did not advance flags the device `possible_clone` and refuses it from
-//! then on, until the user removes it.
+//! Assertions are only ever matched against one account's own credentials (the user is
+//! known from the password step, or named by a passkey's user handle), so a credential id
+//! is kept unique per account, not across accounts. The signature counter is checked
+//! against the credential as stored at finish, not the copy inside the login state
+//! (another login may have finished since); a counter that did not advance flags the
+//! device `possible_clone` and refuses it from then on, until the user removes it.
 
-use crate::answers::{ConfirmedAnswer, LoginAnswer, WebauthnChallenge, WebauthnRegistration};
+use crate::answers::{
+    ConfirmedAnswer, LoginAnswer, PasskeyChallenge, SignedIn, WebauthnChallenge,
+    WebauthnRegistration,
+};
 use crate::app::App;
-use crate::auth::Caller;
+use crate::audit::{self, EventType};
+use crate::auth::{Caller, NewSession};
+use crate::clock::Instant;
+use crate::domain::PASSKEY_LOGIN_SECS;
 use crate::enrollment;
 use crate::error::{Error, Result};
 use crate::records::{
     self, load, profile_key, DeviceSecret, DeviceType, PendingDevice, Profile, Registration, Stored,
 };
+use crate::records::{PasskeyFacts, WebauthnUser};
+use crate::records::{PasskeyLogin, Scope};
 use crate::second_factor::{self, Pending};
+use crate::store::Write;
 use serde::Deserialize;
 use webauthn_rs::prelude::{
-    CredentialID, Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, WebauthnError,
+    CreationChallengeResponse, CredentialID, Passkey, PublicKeyCredential,
+    RegisterPublicKeyCredential, Uuid, WebauthnError,
 };
+use webauthn_rs_proto::ResidentKeyRequirement;
 
 /// The device warning, and the event detail, for a counter that went backwards.
 pub const POSSIBLE_CLONE: &str = "possible_clone";
@@ -74,6 +90,43 @@ fn new_user_id(app: &App) -> Result<Uuid> {
     Ok(Uuid::from_bytes(bytes))
 }
 
+/// The account's user handle, and the writes that make it and its lookup item exist when
+/// either does not yet: the profile's own (under its version) and the lookup's creation.
+fn user_handle(app: &App, profile: &Stored<Profile>) -> Result<(Uuid, Vec<Write>)> {
+    let id = match profile.value.webauthn_user_id {
+        Some(id) if profile.value.webauthn_user_indexed => return Ok((id, Vec::new())),
+        Some(id) => id,
+        None => new_user_id(app)?,
+    };
+    let mut with_handle = profile.value.clone();
+    with_handle.webauthn_user_id = Some(id);
+    with_handle.webauthn_user_indexed = true;
+    Ok((
+        id,
+        vec![
+            profile.replace(&with_handle)?,
+            handle_lookup(id, &with_handle)?,
+        ],
+    ))
+}
+
+fn handle_lookup(user_id: Uuid, profile: &Profile) -> Result<Write> {
+    records::create(&WebauthnUser {
+        user_id,
+        username: profile.username.clone(),
+    })
+}
+
+/// webauthn-rs's passkey options say `residentKey: "discouraged"`; a key that can keep a
+/// discoverable credential is asked to, so that it can sign in without a password. One
+/// that cannot still registers (a server-side credential) and serves as a second factor.
+fn prefer_discoverable(options: &mut CreationChallengeResponse) {
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+        selection.require_resident_key = false;
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StartRegistrationRequest {
@@ -104,22 +157,15 @@ pub async fn start_registration(
             .map(|p| p.cred_id().clone())
             .collect();
         // The user handle is made on the first registration and stored in the same write
-        // as the registration, under the profile's version: of two first registrations at
-        // once, the one whose write loses re-reads and uses the handle the other stored.
-        let (user_id, store_handle) = match profile.value.webauthn_user_id {
-            Some(id) => (id, Vec::new()),
-            None => {
-                let id = new_user_id(app)?;
-                let mut with_handle = profile.value.clone();
-                with_handle.webauthn_user_id = Some(id);
-                (id, vec![profile.replace(&with_handle)?])
-            }
-        };
+        // as the registration, under the profile's version, with its lookup item: of two
+        // first registrations at once, the one whose write loses re-reads and uses the
+        // handle the other stored.
+        let (user_id, store_handle) = user_handle(app, &profile)?;
         // The passkey ceremony, not the security-key one, for security keys too: Chrome
         // refuses webauthn-rs's security-key options (kanidm/webauthn-rs#490: credProtect
         // asked for with user verification only "preferred"). Passkey options require user
         // verification (PIN or biometric), which every FIDO2 key and platform offers.
-        let (options, state) = app
+        let (mut options, state) = app
             .webauthn
             .start_passkey_registration(
                 user_id,
@@ -128,6 +174,7 @@ pub async fn start_registration(
                 (!exclude.is_empty()).then_some(exclude),
             )
             .map_err(ceremony_error)?;
+        prefer_discoverable(&mut options);
         let reg = enrollment::create(
             app,
             caller,
@@ -329,13 +376,19 @@ async fn finish_attempt(app: &App, request: &FinishLoginRequest) -> Result<Login
             "a WebAuthn device holds another kind of secret",
         ));
     };
-    let stored = signature_counter(credential)?;
-    if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
+    if counter_went_back(credential, &result)? {
         return possible_clone(app, pending, Some(&device_id)).await;
     }
     // Counter and backup flags; `succeed` stores the profile in any case.
     credential.update_credential(&result);
-    second_factor::succeed(app, &pending, profile, Some(&device_id), vec![], None)
+    // A handle made before passkey sign-in gets its lookup here, so that a key which is
+    // discoverable can sign in alone from now on.
+    let mut extra = Vec::new();
+    if let (Some(id), false) = (profile.webauthn_user_id, profile.webauthn_user_indexed) {
+        profile.webauthn_user_indexed = true;
+        extra.push(handle_lookup(id, &profile)?);
+    }
+    second_factor::succeed(app, &pending, profile, Some(&device_id), extra, None)
         .await
         .map(LoginAnswer::Authenticated)
 }
@@ -386,25 +439,287 @@ async fn possible_clone(
     .await
 }
 
-/// The stored signature counter. webauthn-rs keeps it private; its persisted form, which
-/// it must keep readable across versions, carries it as `cred.counter`.
-fn signature_counter(passkey: &Passkey) -> Result<u32> {
-    serde_json::to_value(passkey)
-        .ok()
-        .and_then(|value| value["cred"]["counter"].as_u64())
-        .and_then(|counter| u32::try_from(counter).ok())
-        .ok_or_else(|| Error::internal("a stored passkey has no readable signature counter"))
+/// A valid signature whose counter did not advance past the one stored (when either is
+/// in use): the stored credential is the one read at finish, not the copy in the state.
+fn counter_went_back(
+    passkey: &Passkey,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+) -> Result<bool> {
+    let stored = PasskeyFacts::of(passkey)?.counter;
+    Ok((result.counter() > 0 || stored > 0) && result.counter() <= stored)
+}
+
+/// `POST /v1/login/passkey/start`: a discoverable ceremony's challenge, kept server-side
+/// under a new `login_id` for 5 minutes. One write, no read: nobody is known yet.
+pub async fn start_passkey_login(app: &App) -> Result<PasskeyChallenge> {
+    crate::txn::retrying(app, || async {
+        let now = app.clock.now();
+        let (options, state) = app
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(ceremony_error)?;
+        let login = PasskeyLogin {
+            login_id: crate::random::id(app.rng.as_ref())?,
+            created_at: now.millis(),
+            expires_at: now.plus_secs(PASSKEY_LOGIN_SECS).millis(),
+            state,
+        };
+        // A clash means a random id already taken: try another.
+        crate::txn::commit(app, vec![records::create(&login)?], crate::txn::contention).await?;
+        let mut public_key = serde_json::to_value(&options.public_key)
+            .map_err(|_| Error::internal("cannot serialise passkey request options"))?;
+        // No credentials to allow: the authenticator offers its discoverable ones.
+        if let Some(fields) = public_key.as_object_mut() {
+            fields.remove("allowCredentials");
+        }
+        Ok(PasskeyChallenge {
+            login_id: login.login_id,
+            expires_at: Instant(login.expires_at).rfc3339(),
+            public_key,
+        })
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishPasskeyLoginRequest {
+    pub login_id: String,
+    /// Parsed by webauthn-rs's type, which tolerates the extra members browsers add.
+    pub credential: PublicKeyCredential,
+}
+
+/// `POST /v1/login/passkey/finish`: the assertion names its account by its user handle.
+///
+/// ```text
+/// read 1: the login (login_id) and the handle's lookup item, together
+/// read 2: the account's profile
+/// write:  the login spent, with either a session (success) or a counted failure, under
+///         the profile's version (the lock decided at the write, as for passwords)
+/// ```
+///
+/// Every refusal is `401 invalid_credentials`; once the account is known it counts toward
+/// its lock, and a locked account answers 429. The login is spent by whichever finish
+/// reads it first and writes, so of two finishes with one `login_id` exactly one is judged.
+pub async fn finish_passkey_login(
+    app: &App,
+    request: FinishPasskeyLoginRequest,
+) -> Result<LoginAnswer> {
+    let now = app.clock.now();
+    if !crate::domain::validate::plausible_id(&request.login_id) {
+        return Err(Error::InvalidCredentials);
+    }
+    let handle = request
+        .credential
+        .response
+        .user_handle
+        .as_ref()
+        .and_then(|h| Uuid::from_slice(h.as_ref()).ok());
+    let login_key = records::passkey_login_key(&request.login_id);
+    let (login, owner) = match handle {
+        Some(id) => {
+            let [login, owner] = records::get_many(
+                app.store.as_ref(),
+                [login_key, records::webauthn_user_key(&id)],
+            )
+            .await?;
+            (login, owner)
+        }
+        None => (app.store.get(&login_key).await?, None),
+    };
+    let login = records::decode_found::<PasskeyLogin>(login.as_ref())?
+        .filter(|login| Instant(login.value.expires_at) > now)
+        .ok_or(Error::InvalidCredentials)?;
+    let owner = records::decode_found::<WebauthnUser>(owner.as_ref())?;
+    let profile = match &owner {
+        Some(owner) => {
+            load::<Profile>(app.store.as_ref(), &profile_key(&owner.value.username)).await?
+        }
+        None => None,
+    };
+    let Some(profile) = profile.filter(|p| p.value.webauthn_user_id == handle) else {
+        tracing::info!("passkey sign-in refused: no account has this user handle");
+        return spend(app, &login).await;
+    };
+    let judged = crate::txn::decide_unless_locked(
+        app,
+        profile,
+        now,
+        |stored| judge_passkey(app, stored, &login, &request.credential, now),
+        |index| match index {
+            // The login was spent by another finish meanwhile.
+            1 => Error::InvalidCredentials,
+            _ => Error::Contention,
+        },
+    )
+    .await;
+    match judged {
+        Ok(Some(signed_in)) => Ok(LoginAnswer::Authenticated(signed_in)),
+        Ok(None) => Err(Error::InvalidCredentials),
+        Err(locked @ Error::TooManyAttempts { .. }) => {
+            // Spent all the same: the assertion must not wait for the lock to end.
+            let _ = crate::txn::commit(app, vec![login.consume()], crate::txn::contention).await;
+            Err(locked)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A login that named no account: spent, and refused.
+async fn spend<T>(app: &App, login: &Stored<PasskeyLogin>) -> Result<T> {
+    crate::txn::commit(app, vec![login.consume()], |_| Error::InvalidCredentials).await?;
+    Err(Error::InvalidCredentials)
+}
+
+/// The outcome of a passkey assertion on `stored` (a session, or `None` for a refusal) and
+/// its writes: the profile's first, then the login spent, then the rest.
+fn judge_passkey(
+    app: &App,
+    stored: &Stored<Profile>,
+    login: &Stored<PasskeyLogin>,
+    credential: &PublicKeyCredential,
+    now: Instant,
+) -> Result<(Option<SignedIn>, Vec<Write>)> {
+    let mut profile = stored.value.clone();
+    let username = profile.username.clone();
+    let device_id = device_with_credential(&profile, &credential.raw_id).map(str::to_owned);
+    let verdict = match &device_id {
+        None => Err("unknown credential"),
+        Some(id) => verify_passkey(app, &mut profile, id, login, credential),
+    };
+    let event = |kind, detail: &str| {
+        audit::record(
+            app,
+            &username,
+            now,
+            kind,
+            device_id.as_deref(),
+            Some(detail),
+        )
+    };
+    match verdict {
+        Ok(()) => {
+            profile.record_success();
+            if let Some(device) = profile
+                .devices
+                .iter_mut()
+                .find(|d| Some(&d.id) == device_id.as_ref())
+            {
+                device.last_used_at = Some(now.millis());
+            }
+            let session = NewSession::create(app, &username, Scope::Full, now)?;
+            let [session_write, index_write] = session.writes()?;
+            let writes = vec![
+                stored.replace(&profile)?,
+                login.consume(),
+                session_write,
+                index_write,
+                event(EventType::LoginSucceeded, "passkey")?,
+            ];
+            Ok((
+                Some(SignedIn {
+                    session: session.view(),
+                    recovery_codes_remaining: None,
+                }),
+                writes,
+            ))
+        }
+        Err(why) => {
+            tracing::info!(why, "passkey sign-in refused");
+            profile.record_failure(now);
+            let writes = vec![
+                stored.replace(&profile)?,
+                login.consume(),
+                event(EventType::LoginFailed, &format!("passkey: {why}"))?,
+            ];
+            Ok((None, writes))
+        }
+    }
+}
+
+/// Checks the assertion against device `device_id` of `profile`, updating its counter on
+/// success and flagging it `possible_clone` when the counter went backwards.
+fn verify_passkey(
+    app: &App,
+    profile: &mut Profile,
+    device_id: &str,
+    login: &Stored<PasskeyLogin>,
+    credential: &PublicKeyCredential,
+) -> std::result::Result<(), &'static str> {
+    let Some(device) = profile.devices.iter_mut().find(|d| d.id == device_id) else {
+        return Err("unknown credential");
+    };
+    if device.warning.as_deref() == Some(POSSIBLE_CLONE) {
+        return Err(POSSIBLE_CLONE);
+    }
+    let DeviceSecret::Webauthn {
+        credential: passkey,
+    } = &mut device.secret
+    else {
+        return Err("unknown credential");
+    };
+    // A key registered without user verification proves one factor only.
+    if !PasskeyFacts::of(passkey).is_ok_and(|facts| facts.user_verified) {
+        return Err("registered without user verification");
+    }
+    let result = match app.webauthn.finish_discoverable_authentication_v2(
+        credential,
+        login.value.state.clone(),
+        &*passkey,
+    ) {
+        Ok(result) => result,
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            device.warning = Some(POSSIBLE_CLONE.to_owned());
+            return Err(POSSIBLE_CLONE);
+        }
+        Err(error) => {
+            tracing::info!(error = %error, "passkey assertion refused");
+            return Err("assertion refused");
+        }
+    };
+    if !result.user_verified() {
+        return Err("no user verification");
+    }
+    match counter_went_back(passkey, &result) {
+        Ok(false) => {}
+        Ok(true) => {
+            device.warning = Some(POSSIBLE_CLONE.to_owned());
+            return Err(POSSIBLE_CLONE);
+        }
+        Err(_) => return Err("unreadable credential"),
+    }
+    passkey.update_credential(&result);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Pins where webauthn-rs's persisted form keeps the counter `signature_counter` reads.
+    /// A credential whose registration carried the browser's `credProps` report.
+    #[test]
+    fn reads_whether_the_browser_reported_a_discoverable_credential() {
+        let stored = r#"{"cred":{"cred_id":"AAECAw","cred":{"type_":"ES256","key":{"EC_EC2":{"curve":"SECP256R1","x":[194,126,127,109,252,23,131,21,252,6,223,99,44,254,140,27,230,17,94,5,133,28,104,41,144,69,171,149,161,26,200,243],"y":[143,123,183,156,24,178,21,248,117,159,162,69,171,52,188,252,26,59,6,47,103,92,19,58,117,103,249,0,219,8,95,196]}}},"counter":0,"transports":null,"user_verified":true,"backup_eligible":false,"backup_state":false,"registration_policy":"required","extensions":{"cred_protect":"NotRequested","hmac_create_secret":"NotRequested","cred_props":{"Unsigned":{"rk":true}}},"attestation":{"data":"None","metadata":"None"},"attestation_format":"none"}}"#;
+        let passkey: Passkey = serde_json::from_str(stored).unwrap();
+        assert!(PasskeyFacts::of(&passkey).unwrap().discoverable);
+        let unreported = stored.replace(r#","cred_props":{"Unsigned":{"rk":true}}"#, "");
+        let passkey: Passkey = serde_json::from_str(&unreported).unwrap();
+        assert!(!PasskeyFacts::of(&passkey).unwrap().discoverable);
+    }
+
+    /// Pins where webauthn-rs's persisted form keeps what `PasskeyFacts` reads.
     #[test]
     fn reads_the_counter_of_a_stored_passkey() {
         let stored = r#"{"cred":{"cred_id":"AAECAw","cred":{"type_":"ES256","key":{"EC_EC2":{"curve":"SECP256R1","x":[194,126,127,109,252,23,131,21,252,6,223,99,44,254,140,27,230,17,94,5,133,28,104,41,144,69,171,149,161,26,200,243],"y":[143,123,183,156,24,178,21,248,117,159,162,69,171,52,188,252,26,59,6,47,103,92,19,58,117,103,249,0,219,8,95,196]}}},"counter":7,"transports":null,"user_verified":true,"backup_eligible":false,"backup_state":false,"registration_policy":"required","extensions":{"cred_protect":"NotRequested","hmac_create_secret":"NotRequested"},"attestation":{"data":"None","metadata":"None"},"attestation_format":"none"}}"#;
         let passkey: Passkey = serde_json::from_str(stored).unwrap();
-        assert_eq!(signature_counter(&passkey).unwrap(), 7);
+        let facts = PasskeyFacts::of(&passkey).unwrap();
+        assert_eq!(
+            facts,
+            PasskeyFacts {
+                counter: 7,
+                user_verified: true,
+                discoverable: false
+            }
+        );
     }
 }

@@ -51,12 +51,18 @@ export class Authenticators {
     return a;
   }
 
-  async add(name, transport) {
+  /**
+   * `resident`: the authenticator keeps discoverable credentials (passkeys). Off by default:
+   * the sign-in page's background passkey request (conditional mediation) is answered at
+   * once by any virtual authenticator holding one for the account and letting presence
+   * through, which would sign in before a journey typed its password.
+   */
+  async add(name, transport, { resident = false } = {}) {
     const { authenticatorId } = await this.cdp.send("WebAuthn.addVirtualAuthenticator", {
       options: {
         protocol: "ctap2",
         transport,
-        hasResidentKey: true,
+        hasResidentKey: resident,
         hasUserVerification: true,
         isUserVerified: true,
         automaticPresenceSimulation: true,
@@ -66,7 +72,7 @@ export class Authenticators {
     return authenticatorId;
   }
 
-  /** Only `name` answers the next ceremony (the others never see a touch). */
+  /** Only `name` answers the next ceremony (the others never see a touch); `null`: none. */
   async only(name) {
     for (const [n, id] of this.ids) {
       await this.cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId: id, enabled: n === name });

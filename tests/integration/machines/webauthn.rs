@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 #[path = "../webauthn/authenticator.rs"]
 mod authenticator;
 
-pub use authenticator::SoftAuthenticator;
+pub use authenticator::{creation_options, SoftAuthenticator};
 
 /// Registers a new credential of `key` through `token` (with `body`: a password once the
 /// account is protected); the confirm answer's body.

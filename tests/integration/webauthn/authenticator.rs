@@ -51,6 +51,11 @@ pub struct Credential {
 pub struct SoftAuthenticator {
     pub origin: String,
     pub credentials: Vec<Credential>,
+    /// Keeps discoverable (resident) credentials, and says so as a browser does (the
+    /// `credProps` extension); it answers requests without `allowCredentials` only then.
+    pub resident_keys: bool,
+    /// Sets the UV flag (a PIN or biometric was checked) in what it signs.
+    pub user_verification: bool,
 }
 
 /// What a browser does when the authenticator holds an excluded credential.
@@ -62,7 +67,38 @@ impl SoftAuthenticator {
         SoftAuthenticator {
             origin: origin.to_owned(),
             credentials: Vec::new(),
+            resident_keys: false,
+            user_verification: true,
         }
+    }
+
+    /// An authenticator that keeps passkeys: discoverable credentials, user verification.
+    pub fn with_resident_keys(origin: &str) -> Self {
+        SoftAuthenticator {
+            resident_keys: true,
+            ..SoftAuthenticator::new(origin)
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        if self.user_verification {
+            UP | UV
+        } else {
+            UP
+        }
+    }
+
+    /// `navigator.credentials.get({publicKey})` without `allowCredentials` (a passkey
+    /// sign-in): credential `index` answers, if this authenticator keeps resident keys.
+    pub fn discover(&mut self, options: &Value, index: usize) -> Option<Value> {
+        assert!(
+            options.get("allowCredentials").is_none(),
+            "a discoverable request names no credentials: {options}"
+        );
+        if !self.resident_keys || index >= self.credentials.len() {
+            return None;
+        }
+        Some(self.get_with(options, index))
     }
 
     fn client_data(&self, kind: &str, challenge: &str) -> Vec<u8> {
@@ -146,7 +182,7 @@ impl SoftAuthenticator {
             (int(-3), Cbor::Bytes(point[33..].to_vec())),
         ]);
         let mut auth_data = sha256(rp_id.as_bytes());
-        auth_data.push(UP | UV | AT);
+        auth_data.push(self.flags() | AT);
         auth_data.extend(credential.counter.to_be_bytes());
         auth_data.extend([0u8; 16]); // AAGUID: none
         auth_data.extend(u16::try_from(credential.id.len()).unwrap().to_be_bytes());
@@ -158,7 +194,7 @@ impl SoftAuthenticator {
             (Cbor::Text("authData".into()), Cbor::Bytes(auth_data)),
         ]);
         let client_data = self.client_data("webauthn.create", challenge);
-        let json = json!({
+        let mut json = json!({
             "id": b64(&credential.id),
             "rawId": b64(&credential.id),
             "type": "public-key",
@@ -168,6 +204,9 @@ impl SoftAuthenticator {
                 "transports": ["usb"],
             },
         });
+        if self.resident_keys {
+            json["clientExtensionResults"] = json!({ "credProps": { "rk": true } });
+        }
         (json, credential)
     }
 
@@ -203,7 +242,7 @@ impl SoftAuthenticator {
     pub fn sign(&self, rp_id: &str, challenge: &str, index: usize, counter: u32) -> Value {
         let credential = &self.credentials[index];
         let mut auth_data = sha256(rp_id.as_bytes());
-        auth_data.push(UP | UV);
+        auth_data.push(self.flags());
         auth_data.extend(counter.to_be_bytes());
         let client_data = self.client_data("webauthn.get", challenge);
         let mut signed = auth_data.clone();
@@ -224,6 +263,17 @@ impl SoftAuthenticator {
             },
         })
     }
+}
+
+/// Creation options as a registration would give them, for a credential of user `handle`
+/// made outside the service (a stranger's key, or a handle nobody has).
+pub fn creation_options(rp_id: &str, handle: &[u8]) -> Value {
+    json!({
+        "rp": { "id": rp_id, "name": "Latchkey" },
+        "user": { "id": b64(handle), "name": "someone" },
+        "challenge": "AAAA",
+        "pubKeyCredParams": [{ "type": "public-key", "alg": ES256 }],
+    })
 }
 
 fn int(n: i64) -> Cbor {
