@@ -28,4 +28,8 @@ pub enum Operation {
     StartPushRegistration,
     PushEnroll,
     PushRespond,
+    ListSessions,
+    RevokeSession,
+    RevokeOtherSessions,
+    ChangePassword,
 }

@@ -93,6 +93,11 @@ pub const POLICIES: &[Policy] = &[
     policy!(StartPushRegistration, Setup, RecentOnceProtected),
     policy!(PushEnroll, Public, Never),
     policy!(PushRespond, Public, Never),
+    policy!(ListSessions, Full, Never),
+    policy!(RevokeSession, Full, Never),
+    policy!(RevokeOtherSessions, Full, Never),
+    // Judges `current_password` itself, counted toward the lock like any password check.
+    policy!(ChangePassword, Full, Never),
 ];
 
 /// Refuses everything: what an operation missing from the table gets (a test keeps the

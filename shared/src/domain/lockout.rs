@@ -56,6 +56,7 @@ mod tests {
             locked_until: None,
             recent_pushes: vec![],
             webauthn_user_id: None,
+            session_generation: 0,
         }
     }
 
