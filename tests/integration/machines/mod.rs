@@ -19,6 +19,7 @@ mod interleaving;
 
 mod lockout;
 mod login;
+mod password;
 mod push;
 mod registration;
 mod sessions;
