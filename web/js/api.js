@@ -160,4 +160,8 @@ export const api = {
   webauthnStart: (name) => request("POST", "/v1/mfa/webauthn", name ? { name } : {}),
   webauthnConfirm: (registration_id, credential, name) => request("POST", "/v1/mfa/webauthn/confirm", name ? { registration_id, credential, name } : { registration_id, credential }),
   pushStart: (name) => request("POST", "/v1/mfa/push", name ? { name } : {}),
+  sessions: () => request("GET", "/v1/sessions"),
+  revokeSession: (id) => request("DELETE", `/v1/sessions/${encodeURIComponent(id)}`),
+  revokeOtherSessions: () => request("POST", "/v1/sessions/revoke-others", {}),
+  changePassword: (current_password, new_password) => request("PUT", "/v1/password", { current_password, new_password }),
 };
