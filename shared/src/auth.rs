@@ -162,20 +162,15 @@ pub fn index_of(session: &Session) -> SessionIndex {
 }
 
 /// Whether a session (or its index item) is alive at `now`: within its 12 hours, used
-/// within the idle timeout, and of the profile's current generation. `last_seen_at` lags
-/// the last request by up to [`LAST_SEEN_INTERVAL_SECS`], so a session left alone ends
-/// between `idle_secs - 5 min` and `idle_secs` after its last request.
-pub fn alive(
-    app: &App,
-    profile: &Profile,
-    expires_at: i64,
-    last_seen_at: i64,
-    generation: u32,
-    now: Instant,
-) -> bool {
-    Instant(expires_at) > now
-        && Instant(last_seen_at).plus_secs(app.config.session_idle_secs) > now
-        && generation == profile.session_generation
+/// within the idle timeout, of the profile's current generation, and not a setup session
+/// of an account that has a device. `last_seen_at` lags the last request by up to
+/// [`LAST_SEEN_INTERVAL_SECS`], so a session left alone ends between `idle_secs - 5 min`
+/// and `idle_secs` after its last request.
+pub fn alive(app: &App, profile: &Profile, index: &SessionIndex, now: Instant) -> bool {
+    Instant(index.expires_at) > now
+        && Instant(index.last_seen_at).plus_secs(app.config.session_idle_secs) > now
+        && index.generation == profile.session_generation
+        && (index.scope != Some(Scope::Setup) || profile.devices.is_empty())
 }
 
 /// Finds the caller's session; `minimum` is the scope the route needs. Session and profile
@@ -201,17 +196,7 @@ pub async fn authenticate(app: &App, request: &Request, minimum: Scope) -> Resul
     let profile =
         records::decode_found::<Profile>(profile.as_ref())?.ok_or(Error::Unauthenticated)?;
     let session = &stored.value;
-    if !alive(
-        app,
-        &profile.value,
-        session.expires_at,
-        session.last_seen_at,
-        session.generation,
-        now,
-    ) {
-        return Err(Error::Unauthenticated);
-    }
-    if session.scope == Scope::Setup && !profile.value.devices.is_empty() {
+    if !alive(app, &profile.value, &index_of(session), now) {
         return Err(Error::Unauthenticated);
     }
     if minimum == Scope::Full && session.scope != Scope::Full {

@@ -511,3 +511,32 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_recorded() {
         "the right-most address the trusted proxy saw, not what the client wrote first"
     );
 }
+
+#[tokio::test]
+async fn a_setup_session_that_escaped_the_first_device_is_not_listed() {
+    use latchkey::records::{self, Scope, SessionIndex};
+    let env = TestEnv::start().await;
+    let token = user_without_mfa(&env, "jade").await;
+    // An index item of a setup session the first device's write did not end (only the
+    // first 40 go in that write); authentication refuses such a session, the list hides it.
+    let now = env.app.clock.now().millis();
+    let escaped = SessionIndex {
+        username: "jade".into(),
+        token_hash: "0".repeat(64),
+        expires_at: now + 3_600_000,
+        scope: Some(Scope::Setup),
+        created_at: now,
+        last_seen_at: now,
+        ip: None,
+        user_agent: None,
+        generation: 0,
+    };
+    env.app
+        .store
+        .write(vec![records::create(&escaped).unwrap()])
+        .await
+        .unwrap();
+    let list = sessions(&env, &token).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["current"], true);
+}

@@ -181,14 +181,7 @@ async fn session_hashes(
     for item in &items {
         let index = decode::<SessionIndex>(item)?.value;
         let live = |(profile, now): (&crate::records::Profile, Instant)| {
-            crate::auth::alive(
-                app,
-                profile,
-                index.expires_at,
-                index.last_seen_at,
-                index.generation,
-                now,
-            )
+            crate::auth::alive(app, profile, &index, now)
         };
         if live_at.is_none_or(live) {
             hashes.push(index.token_hash);

@@ -46,17 +46,6 @@ pub fn plausible_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
-fn is_live(app: &App, profile: &Profile, entry: &SessionIndex, now: Instant) -> bool {
-    alive(
-        app,
-        profile,
-        entry.expires_at,
-        entry.last_seen_at,
-        entry.generation,
-        now,
-    )
-}
-
 /// `GET /v1/sessions`: the account's live sessions, newest first.
 pub async fn list(app: &App, caller: &Caller) -> Result<Sessions> {
     let profile = caller.profile(app).await?;
@@ -65,7 +54,7 @@ pub async fn list(app: &App, caller: &Caller) -> Result<Sessions> {
     let mut entries: Vec<SessionIndex> = index_entries(app, &caller.username, SESSIONS_PAGE)
         .await?
         .into_iter()
-        .filter(|entry| is_live(app, &profile.value, entry, now))
+        .filter(|entry| alive(app, &profile.value, entry, now))
         .collect();
     entries.sort_by(|a, b| (b.created_at, &b.token_hash).cmp(&(a.created_at, &a.token_hash)));
     let sessions = entries
@@ -157,7 +146,7 @@ pub fn end_others(
     let others: Vec<&SessionIndex> = entries.iter().filter(|e| &e.token_hash != mine).collect();
     let live = others
         .iter()
-        .filter(|entry| is_live(app, profile, entry, now))
+        .filter(|entry| alive(app, profile, entry, now))
         .count();
     profile.session_generation = profile.session_generation.wrapping_add(1);
     let mut session = caller.session.value.clone();
