@@ -90,7 +90,9 @@ pub fn of_request(request: &Request, trusted: &[Network]) -> Source {
     };
     let peer = context
         .and_then(|http| http.source_ip.as_deref())
-        .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        // A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`.
+        .map(|ip| ip.to_canonical());
     let forwarded = request
         .headers()
         .get_all("x-forwarded-for")
@@ -122,7 +124,7 @@ fn client_address(peer: IpAddr, forwarded: &str, trusted: &[Network]) -> IpAddr 
         return client;
     }
     for hop in forwarded.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
+        match hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) => {
                 client = ip;
                 if !is_trusted(ip) {
@@ -193,6 +195,12 @@ mod tests {
         assert_eq!(
             of_request(&r, &networks(&["10.1.2.3"])).ip.as_deref(),
             Some("10.1.2.3")
+        );
+        let r = request("::ffff:10.1.2.3", Some("192.0.2.7"), "ua");
+        assert_eq!(
+            of_request(&r, &networks(&["10.0.0.0/8"])).ip.as_deref(),
+            Some("192.0.2.7"),
+            "an IPv4 peer seen through a dual-stack socket is still that IPv4 address"
         );
         let r = request("2001:db8::1", Some("2001:db8:1::7"), "ua");
         assert_eq!(
