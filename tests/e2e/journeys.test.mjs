@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { launch, openPage, Authenticators, shot, BASE_URL } from "./lib/browser.mjs";
+import { launch, openPage, Authenticators, shot, BASE_URL, PHONE_390 } from "./lib/browser.mjs";
 import { AuthenticatorApp } from "./lib/totp.mjs";
 import { PushAgent, agentProblem } from "./lib/push-agent.mjs";
 
@@ -807,7 +807,7 @@ step(SESSIONS, [], async () => {
   for (const ip of await sessionItems().locator(".session-ip").allTextContents()) assert.equal(ip, "127.0.0.1");
   await sessionItems().nth(1).getByText("Last active").waitFor();
   await card.scrollIntoViewIfNeeded();
-  await shot(page, "where you're signed in");
+  await shot(page, "where you're signed in", { also: [PHONE_390] });
 
   // Sign out the Firefox session: it ends at once; the others stay.
   await sessionItems().filter({ hasText: "Firefox on Linux" }).getByRole("button", { name: "Sign out" }).click();
@@ -823,7 +823,7 @@ step(SESSIONS, [], async () => {
   await card.getByRole("button", { name: "Sign out of all other sessions" }).click();
   const question = namedDialog("Sign out everywhere else?");
   await question.getByText("2 other sessions will have to sign in again.").waitFor();
-  await shot(page, "sign out everywhere else confirmation");
+  await shot(page, "sign out everywhere else confirmation", { also: [PHONE_390] });
   await question.getByRole("button", { name: "Sign out other sessions" }).click();
   await dialogDone();
   await page.getByText("Signed out of 2 other sessions.").waitFor();
@@ -833,7 +833,7 @@ step(SESSIONS, [], async () => {
   assert.equal(await card.getByRole("button", { name: "Sign out of all other sessions" }).count(), 0,
     "nothing else to sign out of");
   await card.scrollIntoViewIfNeeded();
-  await shot(page, "signed in here only");
+  await shot(page, "signed in here only", { also: [PHONE_390] });
 });
 
 step(PASSWORD_CHANGE, [SESSIONS], async () => {
@@ -843,7 +843,7 @@ step(PASSWORD_CHANGE, [SESSIONS], async () => {
   await form.waitFor();
   assert.equal(await form.getByLabel("Current password").getAttribute("autocomplete"), "current-password");
   assert.equal(await form.getByLabel("New password", { exact: true }).getAttribute("autocomplete"), "new-password");
-  await shot(page, "change password dialog");
+  await shot(page, "change password dialog", { also: [PHONE_390] });
   const fresh = `new horse ${randomBytes(6).toString("hex")}`;
 
   // Mistakes the page catches, then the ones the server does.
@@ -862,14 +862,14 @@ step(PASSWORD_CHANGE, [SESSIONS], async () => {
   await form.getByRole("button", { name: "Change password" }).click();
   await form.getByRole("alert").getByText("That password isn't right. Try again.").waitFor();
   assert.equal(await form.getByLabel("Current password").inputValue(), "", "the wrong password is cleared");
-  await shot(page, "change password wrong current password");
+  await shot(page, "change password wrong current password", { also: [PHONE_390] });
   assert.equal(await stillSignedIn(firefox), true, "nothing changed yet");
 
   await form.getByLabel("Current password").fill(roamer.password);
   await form.getByRole("button", { name: "Change password" }).click();
   await dialogDone();
   await page.getByText("Your password was changed. 1 other session was signed out.").waitFor();
-  await shot(page, "password changed");
+  await shot(page, "password changed", { also: [PHONE_390] });
   assert.equal(await stillSignedIn(firefox), false, "the other session ended");
   const old = await api("POST", "/v1/login", { body: { username: roamer.username, password: roamer.password } });
   assert.equal(old.status, 401, "the old password no longer signs in");
@@ -895,6 +895,6 @@ step("the activity shows where each change came from", [PASSWORD_CHANGE], async 
   const text = await activity.textContent();
   assert.ok(!/[{}"]|_/.test(text.replace(/“[^”]*”/g, "")), `no raw event names or JSON: ${text}`);
   await activity.scrollIntoViewIfNeeded();
-  await shot(page, "activity with where each change came from");
+  await shot(page, "activity with where each change came from", { also: [PHONE_390] });
   await signOut();
 });
