@@ -173,11 +173,46 @@ pub struct EventView {
     pub device_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Where the request that caused it came from; null for an operator's action.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Events {
     pub events: Vec<EventView>,
+}
+
+/// One of the account's live sessions, as `GET /v1/sessions` lists them.
+#[derive(Debug, Serialize)]
+pub struct SessionEntry {
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub scope: &'static str,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session this request came through.
+    pub current: bool,
+}
+
+/// `GET /v1/sessions`: newest first.
+#[derive(Debug, Serialize)]
+pub struct Sessions {
+    pub sessions: Vec<SessionEntry>,
+}
+
+/// `POST /v1/sessions/revoke-others`.
+#[derive(Debug, Serialize)]
+pub struct Revoked {
+    pub revoked: usize,
+}
+
+/// `PUT /v1/password`.
+#[derive(Debug, Serialize)]
+pub struct PasswordChanged {
+    pub revoked_sessions: usize,
 }
 
 /// `POST /v1/session/reauthenticate`.

@@ -21,6 +21,8 @@ pub enum EventType {
     PushDenied,
     MfaEnabled,
     MfaDisabled,
+    PasswordChanged,
+    SessionRevoked,
     /// Operator actions from `latchkey-admin`; not in the API's base list of event types
     /// (docs/openapi.yaml, `Event`), which names the user's own actions; the detail names
     /// the operator.
@@ -41,12 +43,15 @@ impl EventType {
             EventType::PushDenied => "push_denied",
             EventType::MfaEnabled => "mfa_enabled",
             EventType::MfaDisabled => "mfa_disabled",
+            EventType::PasswordChanged => "password_changed",
+            EventType::SessionRevoked => "session_revoked",
             EventType::AdminAction => "admin_action",
         }
     }
 }
 
-/// The write that records one event.
+/// The write that records one event, with the IP address and User-Agent of the request
+/// being served ([`crate::source`]; none for an operator's action).
 pub fn record(
     app: &App,
     username: &str,
@@ -55,6 +60,7 @@ pub fn record(
     device_id: Option<&str>,
     detail: Option<&str>,
 ) -> Result<Write> {
+    let source = crate::source::current();
     let event = Event {
         username: username.to_owned(),
         at: at.millis(),
@@ -62,6 +68,8 @@ pub fn record(
         kind: kind.as_str().to_owned(),
         device_id: device_id.map(str::to_owned),
         detail: detail.map(str::to_owned),
+        ip: source.ip,
+        user_agent: source.user_agent,
     };
     records::create(&event)
 }

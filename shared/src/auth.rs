@@ -16,6 +16,8 @@ use crate::records::{
     Session, SessionIndex, Stored, SESSION_INDEX_PREFIX,
 };
 use crate::store::{Expect, Write};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 /// A username and a password: what signs up and what signs in.
 #[derive(serde::Deserialize)]
@@ -60,12 +62,35 @@ impl Caller {
     }
 }
 
-/// Tokens are 43 characters (256 bits, base64url); anything far longer is refused before it
-/// is hashed or looked up.
+/// A token is the account's key in the clear, then the 256-bit secret:
+/// `<base64url(username)>.<43 characters of base64url>`. Only the secret's SHA-256 is
+/// stored; the prefix lets authentication fetch the session and the profile in one round
+/// trip, and a prefix that is not the session's own account is refused. Anything far longer
+/// than a real token is refused before it is hashed or looked up.
 const MAX_TOKEN_CHARS: usize = 256;
+const SECRET_CHARS: usize = 43;
 
+/// How often a session's `last_seen_at` is written: at most once per this many seconds,
+/// so that a read route stays a read almost always.
+pub const LAST_SEEN_INTERVAL_SECS: i64 = 5 * 60;
+
+/// The SHA-256 of a token's secret, hex: what the store keeps of it.
 pub fn token_hash(token: &str) -> String {
-    sha256_hex(token.as_bytes())
+    let secret = token.rsplit_once('.').map_or(token, |(_, secret)| secret);
+    sha256_hex(secret.as_bytes())
+}
+
+/// The account and the secret a token carries; `None` for anything not shaped as one
+/// (tokens of the earlier format, without the account, included).
+fn parse_token(token: &str) -> Option<(String, &str)> {
+    let (account, secret) = token.split_once('.')?;
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if secret.len() != SECRET_CHARS || !secret.chars().all(base64url) {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(account).ok()?;
+    let username = String::from_utf8(bytes).ok()?;
+    (!username.is_empty()).then_some((username, secret))
 }
 
 /// A session about to be created: the token is shown once, the record is stored.
@@ -77,19 +102,29 @@ pub struct NewSession {
 pub use crate::answers::SessionView;
 
 impl NewSession {
-    pub fn create(app: &App, username: &str, scope: Scope, now: Instant) -> Result<NewSession> {
-        let token = crate::random::token::<32>(app.rng.as_ref())?;
+    /// A session of `profile`'s account, from the request being served (its IP address and
+    /// User-Agent are kept), valid while the profile's session generation holds.
+    pub fn create(app: &App, profile: &Profile, scope: Scope, now: Instant) -> Result<NewSession> {
+        let secret = crate::random::token::<32>(app.rng.as_ref())?;
+        let source = crate::source::current();
         Ok(NewSession {
             record: Session {
-                token_hash: token_hash(&token),
-                username: username.to_owned(),
+                token_hash: sha256_hex(secret.as_bytes()),
+                username: profile.username.clone(),
                 scope,
                 created_at: now.millis(),
                 expires_at: now.plus_secs(SESSION_SECS).millis(),
                 // Signing in does not count: only a password given later vouches.
                 reauthenticated_until: None,
+                last_seen_at: now.millis(),
+                ip: source.ip,
+                user_agent: source.user_agent,
+                generation: profile.session_generation,
             },
-            token,
+            token: format!(
+                "{}.{secret}",
+                URL_SAFE_NO_PAD.encode(profile.username.as_bytes())
+            ),
         })
     }
 
@@ -118,40 +153,96 @@ pub fn index_of(session: &Session) -> SessionIndex {
         token_hash: session.token_hash.clone(),
         expires_at: session.expires_at,
         scope: Some(session.scope),
+        created_at: session.created_at,
+        last_seen_at: session.last_seen_at,
+        ip: session.ip.clone(),
+        user_agent: session.user_agent.clone(),
+        generation: session.generation,
     }
 }
 
-/// Finds the caller's session; `minimum` is the scope the route needs. A setup session is
-/// judged against its account: once the account has a device it is `401`, whatever route.
+/// Whether a session (or its index item) is alive at `now`: within its 12 hours, used
+/// within the idle timeout, of the profile's current generation, and not a setup session
+/// of an account that has a device. `last_seen_at` lags the last request by up to
+/// [`LAST_SEEN_INTERVAL_SECS`], so a session left alone ends between `idle_secs - 5 min`
+/// and `idle_secs` after its last request.
+pub fn alive(app: &App, profile: &Profile, index: &SessionIndex, now: Instant) -> bool {
+    Instant(index.expires_at) > now
+        && Instant(index.last_seen_at).plus_secs(app.config.session_idle_secs) > now
+        && index.generation == profile.session_generation
+        && (index.scope != Some(Scope::Setup) || profile.devices.is_empty())
+}
+
+/// Finds the caller's session; `minimum` is the scope the route needs. Session and profile
+/// come in one read. A setup session is judged against its account: once the account has
+/// a device it is `401`, whatever route.
 pub async fn authenticate(app: &App, request: &Request, minimum: Scope) -> Result<Caller> {
-    let token = http::bearer_token(request)
+    let (username, secret) = http::bearer_token(request)
         .filter(|token| token.len() <= MAX_TOKEN_CHARS)
+        .and_then(parse_token)
         .ok_or(Error::Unauthenticated)?;
-    let stored = load::<Session>(app.store.as_ref(), &session_key(&token_hash(token)))
-        .await?
+    let [session, profile] = records::get_many(
+        app.store.as_ref(),
+        [
+            session_key(&sha256_hex(secret.as_bytes())),
+            profile_key(&username),
+        ],
+    )
+    .await?;
+    let now = app.clock.now();
+    let stored = records::decode_found::<Session>(session.as_ref())?
+        .filter(|s| s.value.username == username)
         .ok_or(Error::Unauthenticated)?;
-    if Instant(stored.value.expires_at) <= app.clock.now() {
+    let profile =
+        records::decode_found::<Profile>(profile.as_ref())?.ok_or(Error::Unauthenticated)?;
+    let session = &stored.value;
+    if !alive(app, &profile.value, &index_of(session), now) {
         return Err(Error::Unauthenticated);
     }
-    let username = stored.value.username.clone();
-    let mut profile = None;
-    if stored.value.scope == Scope::Setup {
-        let current = load::<Profile>(app.store.as_ref(), &profile_key(&username))
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        if !current.value.devices.is_empty() {
-            return Err(Error::Unauthenticated);
-        }
-        profile = Some(current);
-    }
-    if minimum == Scope::Full && stored.value.scope != Scope::Full {
+    if minimum == Scope::Full && session.scope != Scope::Full {
         return Err(Error::MfaSetupRequired);
     }
     Ok(Caller {
         username,
-        session: stored,
-        profile,
+        session: touch(app, stored, now).await,
+        profile: Some(profile),
     })
+}
+
+/// Records that the session was used, when its `last_seen_at` is older than
+/// [`LAST_SEEN_INTERVAL_SECS`]: the session and its index item, under the session's
+/// version. Losing to a concurrent write (another request's touch, a re-authentication,
+/// a revocation) or failing at all only means this request is not recorded: the request
+/// itself goes on, with the session as read.
+async fn touch(app: &App, session: Stored<Session>, now: Instant) -> Stored<Session> {
+    if Instant(session.value.last_seen_at).plus_secs(LAST_SEEN_INTERVAL_SECS) > now {
+        return session;
+    }
+    let mut seen = session.value.clone();
+    seen.last_seen_at = now.millis();
+    let writes = || -> Result<Vec<Write>> {
+        Ok(vec![
+            session.replace(&seen)?,
+            Write::Put {
+                item: records::encode(&index_of(&seen), 1)?,
+                expect: Expect::Present,
+            },
+        ])
+    };
+    let written = match writes() {
+        Ok(writes) => app.store.write(writes).await.map_err(Error::from),
+        Err(error) => Err(error),
+    };
+    match written {
+        Ok(()) => Stored {
+            value: seen,
+            version: session.version + 1,
+        },
+        Err(error) => {
+            tracing::debug!(code = error.code(), "last_seen_at not recorded");
+            session
+        }
+    }
 }
 
 /// The writes that mark the caller's session re-authenticated until five minutes after

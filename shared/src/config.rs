@@ -60,6 +60,15 @@ pub struct Config {
     pub push_digits: usize,
     pub push_ttl_secs: i64,
     pub master_secret: MasterSecretSource,
+    /// A session ends after this long without a request (`LATCHKEY_SESSION_IDLE_SECONDS`,
+    /// default an hour), besides its 12-hour life.
+    pub session_idle_secs: i64,
+    /// Proxies whose `X-Forwarded-For` is believed (`LATCHKEY_TRUSTED_PROXIES`: addresses
+    /// or CIDR networks, comma-separated; default none). See [`crate::source`].
+    pub trusted_proxies: Vec<crate::source::Network>,
+    /// Whether every request comes through CloudFront, whose `CloudFront-Viewer-Address`
+    /// then names the client (`LATCHKEY_TRUSTED_PROXY=cloudfront`; default `none`).
+    pub viewer_address_from_cloudfront: bool,
 }
 
 impl Config {
@@ -150,6 +159,39 @@ impl Config {
             push_ttl_secs: i64::try_from(number("LATCHKEY_PUSH_TTL_SECONDS", 120)?)
                 .map_err(|_| config_error("LATCHKEY_PUSH_TTL_SECONDS is too large".to_owned()))?,
             master_secret,
+            session_idle_secs: {
+                let idle = number("LATCHKEY_SESSION_IDLE_SECONDS", 3600)?;
+                if !(300..=12 * 3600).contains(&idle) {
+                    return Err(config_error(
+                        "LATCHKEY_SESSION_IDLE_SECONDS must be 300 to 43200".to_owned(),
+                    ));
+                }
+                idle as i64
+            },
+            trusted_proxies: match get("LATCHKEY_TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .filter(|n| !n.trim().is_empty())
+                    .map(|n| {
+                        crate::source::Network::parse(n).ok_or_else(|| {
+                            config_error(format!(
+                                "LATCHKEY_TRUSTED_PROXIES: `{}` is not an address or a CIDR network",
+                                n.trim()
+                            ))
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            },
+            viewer_address_from_cloudfront: match get("LATCHKEY_TRUSTED_PROXY").as_deref() {
+                None | Some("none") => false,
+                Some("cloudfront") => true,
+                Some(_) => {
+                    return Err(config_error(
+                        "LATCHKEY_TRUSTED_PROXY must be none or cloudfront".to_owned(),
+                    ))
+                }
+            },
         })
     }
 
@@ -218,6 +260,34 @@ mod tests {
         );
         assert_eq!(config.push_digits, 6);
         assert_eq!(config.webauthn_origin, "http://localhost:8080");
+        assert_eq!(config.session_idle_secs, 3600);
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn idle_timeout_and_trusted_proxies_are_read_and_checked() {
+        let config = with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("LATCHKEY_SESSION_IDLE_SECONDS", "900"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::1"),
+        ])
+        .unwrap();
+        assert_eq!(config.session_idle_secs, 900);
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(!config.viewer_address_from_cloudfront);
+        let behind_cloudfront = with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("LATCHKEY_TRUSTED_PROXY", "cloudfront"),
+        ])
+        .unwrap();
+        assert!(behind_cloudfront.viewer_address_from_cloudfront);
+        for (name, value) in [
+            ("LATCHKEY_SESSION_IDLE_SECONDS", "60"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("LATCHKEY_TRUSTED_PROXY", "alb"),
+        ] {
+            assert!(with(&[("LATCHKEY_MASTER_SECRET", SECRET), (name, value)]).is_err());
+        }
     }
 
     #[test]

@@ -126,7 +126,7 @@ endpoint!(LoginWebauthnFinish(webauthn::FinishLoginRequest) -> a::LoginAnswer,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { webauthn::finish_login(app, body).await });
 endpoint!(LoginPush((push::LoginPushRequest, ClientInfo)) -> a::PushSent, status 202,
-    parse(r) { Ok((http::json_body(r)?, http::client_info(r))) },
+    parse(r) { Ok((http::json_body(r)?, ClientInfo::current())) },
     run(app, caller, body) { push::login_push(app, body.0, body.1).await });
 endpoint!(LoginPushStatus(push::StatusRequest) -> a::PushLoginStatus,
     parse(r) { http::json_body(r) },
@@ -200,3 +200,18 @@ endpoint!(LoginPasskeyStart(()) -> a::PasskeyChallenge,
 endpoint!(LoginPasskeyFinish(webauthn::FinishPasskeyLoginRequest) -> a::LoginAnswer,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { webauthn::finish_passkey_login(app, body).await });
+endpoint!(ListSessions(()) -> a::Sessions,
+    parse(_r) { Ok(()) },
+    run(app, caller, body) { session::list(app, signed_in(caller)?).await });
+endpoint!(RevokeSession(String) -> (), status 204,
+    parse(r) {
+        no_body(r)?;
+        http::path_parameter(r, "id").ok_or(Error::NotFound)
+    },
+    run(app, caller, body) { session::revoke_one(app, signed_in(caller)?, &body).await });
+endpoint!(RevokeOtherSessions(()) -> a::Revoked,
+    parse(r) { no_body(r) },
+    run(app, caller, body) { session::revoke_others(app, signed_in(caller)?).await });
+endpoint!(ChangePassword(accounts::PasswordChange) -> a::PasswordChanged,
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { accounts::change_password(app, signed_in(caller)?, body).await });

@@ -41,6 +41,8 @@ pub enum Error {
     AlreadyAnswered,
     #[error("this registration was already used")]
     RegistrationUsed,
+    #[error("the new password must differ from the current one")]
+    SamePassword,
     #[error("this has expired; start again")]
     Expired,
     #[error("the request body is larger than 64 KiB")]
@@ -86,6 +88,7 @@ impl Error {
             Error::MethodNotRegistered => "method_not_registered",
             Error::AlreadyAnswered => "already_answered",
             Error::RegistrationUsed => "registration_used",
+            Error::SamePassword => "same_password",
             Error::Expired => "expired",
             Error::PayloadTooLarge => "payload_too_large",
             Error::TooManyAttempts { .. } => "too_many_attempts",
@@ -108,7 +111,8 @@ impl Error {
             | Error::MethodLimitReached
             | Error::MethodNotRegistered
             | Error::AlreadyAnswered
-            | Error::RegistrationUsed => 409,
+            | Error::RegistrationUsed
+            | Error::SamePassword => 409,
             Error::Expired => 410,
             Error::PayloadTooLarge => 413,
             Error::TooManyAttempts { .. } => 429,
@@ -171,6 +175,7 @@ mod tests {
             (Error::MethodNotRegistered, 409, "method_not_registered"),
             (Error::AlreadyAnswered, 409, "already_answered"),
             (Error::RegistrationUsed, 409, "registration_used"),
+            (Error::SamePassword, 409, "same_password"),
             (Error::Expired, 410, "expired"),
             (Error::PayloadTooLarge, 413, "payload_too_large"),
             (

@@ -3,7 +3,6 @@
 
 use crate::error::{Error, Result};
 use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -100,32 +99,26 @@ pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Who is asking, as shown on the push prompt.
+/// Who is asking, as shown on the push prompt: the request being served
+/// ([`crate::source`]).
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: String,
     pub user_agent: String,
 }
 
-pub fn client_info(request: &Request) -> ClientInfo {
-    let header_ua = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let (ip, ua) = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => (
-            context.http.source_ip.clone().unwrap_or_default(),
-            context.http.user_agent.clone().unwrap_or_default(),
-        ),
-        _ => (String::new(), String::new()),
-    };
-    ClientInfo {
-        ip: if ip.is_empty() { "unknown".into() } else { ip },
-        user_agent: if ua.is_empty() { header_ua.into() } else { ua }
-            .chars()
-            .take(256)
-            .collect(),
+impl ClientInfo {
+    pub fn current() -> ClientInfo {
+        let source = crate::source::current();
+        ClientInfo {
+            ip: source.ip.unwrap_or_else(|| "unknown".into()),
+            user_agent: source
+                .user_agent
+                .unwrap_or_default()
+                .chars()
+                .take(256)
+                .collect(),
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod random;
 pub mod records;
 pub mod routes;
 pub mod second_factor;
+pub mod source;
 pub mod store;
 pub mod telemetry;
 pub mod txn;

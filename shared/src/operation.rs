@@ -30,4 +30,8 @@ pub enum Operation {
     PushRespond,
     LoginPasskeyStart,
     LoginPasskeyFinish,
+    ListSessions,
+    RevokeSession,
+    RevokeOtherSessions,
+    ChangePassword,
 }

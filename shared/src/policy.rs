@@ -95,6 +95,11 @@ pub const POLICIES: &[Policy] = &[
     policy!(PushRespond, Public, Never),
     policy!(LoginPasskeyStart, Public, Never),
     policy!(LoginPasskeyFinish, Public, Never),
+    policy!(ListSessions, Full, Never),
+    policy!(RevokeSession, Full, Never),
+    policy!(RevokeOtherSessions, Full, Never),
+    // Judges `current_password` itself, counted toward the lock like any password check.
+    policy!(ChangePassword, Full, Never),
 ];
 
 /// Refuses everything: what an operation missing from the table gets (a test keeps the

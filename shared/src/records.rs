@@ -17,8 +17,19 @@ pub const EVENT_RETENTION_SECS: i64 = 365 * 24 * 3600;
 pub fn profile_key(username: &str) -> Key {
     Key::new(format!("USER#{username}"), "PROFILE")
 }
+/// The public id of the session whose token's secret hashes to `token_hash`: a one-way
+/// function of that hash, so the id (shown to the user, used in `DELETE /v1/sessions/{id}`)
+/// can never be turned back into a token. Items are keyed by it, so a session can be
+/// found and revoked from its id alone.
+pub fn session_id(token_hash: &str) -> String {
+    let digest = crate::domain::sha256_hex(format!("latchkey session id\n{token_hash}").as_bytes());
+    digest[..32].to_owned()
+}
 pub fn session_key(token_hash: &str) -> Key {
-    Key::new(format!("SESSION#{token_hash}"), "SESSION")
+    session_key_by_id(&session_id(token_hash))
+}
+pub fn session_key_by_id(id: &str) -> Key {
+    Key::new(format!("SESSION#{id}"), "SESSION")
 }
 pub fn mfa_key(token_hash: &str) -> Key {
     Key::new(format!("MFA#{token_hash}"), "MFA")
@@ -44,9 +55,12 @@ pub const EVENT_PREFIX: &str = "EVENT#";
 /// Sort-key prefix of a user's session index items (see [`SessionIndex`]).
 pub const SESSION_INDEX_PREFIX: &str = "SESSION#";
 pub fn session_index_key(username: &str, token_hash: &str) -> Key {
+    session_index_key_by_id(username, &session_id(token_hash))
+}
+pub fn session_index_key_by_id(username: &str, id: &str) -> Key {
     Key::new(
         events_partition(username),
-        format!("{SESSION_INDEX_PREFIX}{token_hash}"),
+        format!("{SESSION_INDEX_PREFIX}{id}"),
     )
 }
 
@@ -164,6 +178,12 @@ pub struct Profile {
     /// WebAuthn registration's start, a WebAuthn second factor's success).
     #[serde(default)]
     pub webauthn_user_indexed: bool,
+    /// Sessions and logins in progress are valid only while they carry this number: a
+    /// password change or "sign out everywhere else" bumps it, which ends every other
+    /// session at once (authentication reads the profile anyway), whether or not its
+    /// items could be found and deleted, and however a login raced the change.
+    #[serde(default)]
+    pub session_generation: u32,
 }
 
 /// The lookup from a WebAuthn user handle (the `user.id` of the registration options, the
@@ -232,6 +252,17 @@ pub struct Session {
     /// Until when a right password, given through this session, vouches for it (sudo).
     #[serde(default)]
     pub reauthenticated_until: Option<i64>,
+    /// The last request through it, written at most every few minutes (auth.rs).
+    #[serde(default)]
+    pub last_seen_at: i64,
+    /// The request that created it: where from, and with what.
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The profile's [`Profile::session_generation`] it belongs to.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// Where a user's sessions can be found: sessions live under their token's hash, so this
@@ -246,6 +277,18 @@ pub struct SessionIndex {
     /// sessions without reading each. Absent on items older than the field: unknown.
     #[serde(default)]
     pub scope: Option<Scope>,
+    /// What `GET /v1/sessions` shows, copied from the session so that one Query lists
+    /// them; `last_seen_at` is rewritten with the session's.
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub last_seen_at: i64,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// A login between the password and the second factor.
@@ -260,6 +303,10 @@ pub struct MfaLogin {
     /// The challenge of the WebAuthn login under way; one-time (see ops::webauthn).
     #[serde(default)]
     pub webauthn_state: Option<PasskeyAuthentication>,
+    /// The profile's session generation when the password was judged: a password change
+    /// in between ends this login too.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -302,6 +349,10 @@ pub struct Event {
     pub kind: String,
     pub device_id: Option<String>,
     pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// A record type and where it lives.

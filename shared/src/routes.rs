@@ -34,11 +34,13 @@ pub struct Route {
     pub sns: &'static [&'static str],
 }
 
-const GET: &[&str] = &["GetItem"];
+/// Every route behind a session may record the session's use (`last_seen_at`, auth.rs).
 const GET_PUT: &[&str] = &["GetItem", "PutItem"];
 const GET_PUT_DELETE: &[&str] = &["GetItem", "PutItem", "DeleteItem"];
 /// A password judged under the profile's version ([`crate::ops::decide_unless_locked`]).
 const GET_PUT_CHECK: &[&str] = &["GetItem", "PutItem", "ConditionCheckItem"];
+/// The account's sessions found (Query) and ended, with a profile change.
+const SESSIONS: &[&str] = &["GetItem", "PutItem", "DeleteItem", "Query"];
 /// A first device confirmed: the account's other setup sessions found and revoked.
 const CONFIRM: &[&str] = &["GetItem", "PutItem", "DeleteItem", "Query"];
 
@@ -65,15 +67,15 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/v1/login/webauthn/finish" => "login-webauthn-finish", LoginWebauthnFinish, keys: false, GET_PUT_DELETE, &[]),
     route!("POST" "/v1/login/push" => "login-push", LoginPush, keys: true, GET_PUT, &["Publish"]),
     route!("POST" "/v1/login/push/status" => "login-push-status", LoginPushStatus, keys: false, GET_PUT_DELETE, &[]),
-    route!("POST" "/v1/logout" => "logout", Logout, keys: false, &["GetItem", "DeleteItem"], &[]),
-    route!("GET" "/v1/me" => "me", Me, keys: false, GET, &[]),
-    route!("GET" "/v1/mfa" => "get-mfa", GetMfa, keys: false, GET, &[]),
+    route!("POST" "/v1/logout" => "logout", Logout, keys: false, GET_PUT_DELETE, &[]),
+    route!("GET" "/v1/me" => "me", Me, keys: false, GET_PUT, &[]),
+    route!("GET" "/v1/mfa" => "get-mfa", GetMfa, keys: false, GET_PUT, &[]),
     route!("POST" "/v1/session/reauthenticate" => "reauthenticate", Reauthenticate, keys: false, GET_PUT_CHECK, &[]),
     route!("PATCH" "/v1/mfa/devices/{id}" => "rename-device", RenameDevice, keys: false, GET_PUT, &[]),
     route!("DELETE" "/v1/mfa/devices/{id}" => "remove-device", RemoveDevice, keys: false, GET_PUT_CHECK, &["Unsubscribe"]),
     route!("POST" "/v1/mfa/recovery-codes" => "regenerate-recovery-codes", RegenerateRecoveryCodes, keys: true, GET_PUT_CHECK, &[]),
     route!("PUT" "/v1/mfa/settings" => "update-mfa-settings", UpdateMfaSettings, keys: false, GET_PUT_CHECK, &[]),
-    route!("GET" "/v1/mfa/events" => "list-events", ListEvents, keys: false, &["GetItem", "Query"], &[]),
+    route!("GET" "/v1/mfa/events" => "list-events", ListEvents, keys: false, &["GetItem", "PutItem", "Query"], &[]),
     route!("POST" "/v1/mfa/totp" => "start-totp-registration", StartTotpRegistration, keys: true, GET_PUT_CHECK, &[]),
     route!("POST" "/v1/mfa/totp/confirm" => "confirm-totp-registration", ConfirmTotpRegistration, keys: true, CONFIRM, &[]),
     route!("POST" "/v1/mfa/webauthn" => "start-webauthn-registration", StartWebauthnRegistration, keys: false, GET_PUT_CHECK, &[]),
@@ -83,6 +85,10 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/v1/push/respond" => "push-respond", PushRespond, keys: false, GET_PUT, &[]),
     route!("POST" "/v1/login/passkey/start" => "login-passkey-start", LoginPasskeyStart, keys: false, &["PutItem"], &[]),
     route!("POST" "/v1/login/passkey/finish" => "login-passkey-finish", LoginPasskeyFinish, keys: false, GET_PUT_DELETE, &[]),
+    route!("GET" "/v1/sessions" => "list-sessions", ListSessions, keys: false, &["GetItem", "PutItem", "Query"], &[]),
+    route!("DELETE" "/v1/sessions/{id}" => "revoke-session", RevokeSession, keys: false, GET_PUT_DELETE, &[]),
+    route!("POST" "/v1/sessions/revoke-others" => "revoke-other-sessions", RevokeOtherSessions, keys: false, SESSIONS, &[]),
+    route!("PUT" "/v1/password" => "change-password", ChangePassword, keys: false, SESSIONS, &[]),
 ];
 
 impl Route {
@@ -141,6 +147,10 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
         Op::PushRespond => handle_as::<e::PushRespond>(app, request).await,
         Op::LoginPasskeyStart => handle_as::<e::LoginPasskeyStart>(app, request).await,
         Op::LoginPasskeyFinish => handle_as::<e::LoginPasskeyFinish>(app, request).await,
+        Op::ListSessions => handle_as::<e::ListSessions>(app, request).await,
+        Op::RevokeSession => handle_as::<e::RevokeSession>(app, request).await,
+        Op::RevokeOtherSessions => handle_as::<e::RevokeOtherSessions>(app, request).await,
+        Op::ChangePassword => handle_as::<e::ChangePassword>(app, request).await,
     }
 }
 
@@ -172,7 +182,14 @@ fn serve_boxed<E: Endpoint>(app: &App, request: Request) -> Answer<'_> {
 pub async fn handle_as<E: Endpoint>(app: &App, request: Request) -> Response<Body> {
     let started = std::time::Instant::now();
     let route = E::OPERATION.route();
-    let response = match serve::<E>(app, route, &request).await {
+    let source = crate::source::of_request(
+        &request,
+        crate::source::Trust {
+            proxies: &app.config.trusted_proxies,
+            cloudfront: app.config.viewer_address_from_cloudfront,
+        },
+    );
+    let response = match crate::source::within(source, serve::<E>(app, route, &request)).await {
         Ok(response) => response,
         Err(error) => {
             if let Error::Internal(cause) = &error {

@@ -135,7 +135,12 @@ pub async fn succeed(
             device.last_used_at = Some(pending.now.millis());
         }
     }
-    let session = NewSession::create(app, pending.username(), Scope::Full, pending.now)?;
+    // A password change (or "sign out everywhere else") since the password step ends
+    // this login too.
+    if pending.mfa.value.generation != pending.profile.value.session_generation {
+        return Err(Error::InvalidMfaToken);
+    }
+    let session = NewSession::create(app, &profile, Scope::Full, pending.now)?;
     let [session_write, index_write] = session.writes()?;
     let mut writes = vec![
         pending.mfa.consume(),

@@ -66,8 +66,20 @@ async fn backoff(app: &App, round: u32) -> Result<()> {
 pub async fn update_profile<T>(
     app: &App,
     username: &str,
+    seed: Option<crate::records::Stored<crate::records::Profile>>,
+    change: impl FnMut(&mut crate::records::Profile) -> Result<(T, Vec<Write>)>,
+) -> Result<T> {
+    update_profile_or(app, username, seed, change, contention).await
+}
+
+/// [`update_profile`], where a failed condition on an extra write (index 1 on) is what
+/// `on_condition` says it means rather than a reason to re-read.
+pub async fn update_profile_or<T>(
+    app: &App,
+    username: &str,
     mut seed: Option<crate::records::Stored<crate::records::Profile>>,
     mut change: impl FnMut(&mut crate::records::Profile) -> Result<(T, Vec<Write>)>,
+    on_condition: impl Fn(usize) -> Error,
 ) -> Result<T> {
     for round in 0..MAX_ATTEMPTS {
         let stored = match seed.take() {
@@ -82,7 +94,12 @@ pub async fn update_profile<T>(
         let (out, extra) = change(&mut profile)?;
         let mut writes = vec![stored.replace(&profile)?];
         writes.extend(extra);
-        match commit(app, writes, contention).await {
+        match commit(app, writes, |index| match index {
+            0 => Error::Contention,
+            other => on_condition(other),
+        })
+        .await
+        {
             Err(Error::Contention) => backoff(app, round).await?,
             other => return other.map(|()| out),
         }

@@ -7,7 +7,7 @@
 import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { launch, openPage, Authenticators, shot, BASE_URL } from "./lib/browser.mjs";
+import { launch, openPage, Authenticators, shot, BASE_URL, PHONE_390 } from "./lib/browser.mjs";
 import { AuthenticatorApp } from "./lib/totp.mjs";
 import { PushAgent, agentProblem } from "./lib/push-agent.mjs";
 import { stepper } from "./lib/steps.mjs";
@@ -721,5 +721,163 @@ step("turn two-step verification off and back on", [REMOVE_ALL], async () => {
   await page.getByLabel("6-digit code").fill(await me.app.code());
   await page.getByRole("button", { name: "Verify" }).click();
   await expectHeading("Sign-in & security");
+  await signOut();
+});
+
+// Where you're signed in, and the password: a fourth person ----------------------------------
+// Other browsers are other clients of the API (Node's fetch with their User-Agent), so the
+// list shows sessions from elsewhere; the person signs in with the password alone (MFA off).
+
+const roamer = person("e2e-sessions");
+const IPHONE_SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+const LINUX_FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+async function api(method, path, { body, token, userAgent } = {}) {
+  const headers = {};
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (userAgent) headers["user-agent"] = userAgent;
+  const res = await fetch(`${API_URL}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** Signs `who` in from another browser (MFA is off): that session's token. */
+async function signInElsewhere(who, userAgent, password = who.password) {
+  const r = await api("POST", "/v1/login", { body: { username: who.username, password }, userAgent });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.status, "authenticated");
+  return r.body.session.token;
+}
+
+const stillSignedIn = async (token) => (await api("GET", "/v1/me", { token })).status === 200;
+
+function sessionItems() {
+  return page.locator('[data-testid="session"]');
+}
+
+const SESSIONS = "see where you're signed in; sign out one session, then all the others";
+const PASSWORD_CHANGE = "change the password: other sessions end, the old password stops working";
+
+step(SESSIONS, [], async () => {
+  // The account, through the API: an authenticator app as its first device, then MFA off.
+  assert.equal((await api("POST", "/v1/accounts", { body: { username: roamer.username, password: roamer.password } })).status, 201);
+  const setup = (await api("POST", "/v1/login", { body: { username: roamer.username, password: roamer.password } })).body.session.token;
+  const start = await api("POST", "/v1/mfa/totp", { body: {}, token: setup });
+  roamer.app = new AuthenticatorApp(start.body.secret);
+  const confirm = await api("POST", "/v1/mfa/totp/confirm", {
+    body: { registration_id: start.body.registration_id, code: await roamer.app.code() }, token: setup });
+  assert.equal(confirm.status, 201, JSON.stringify(confirm.body));
+  const off = await api("PUT", "/v1/mfa/settings", { body: { mfa_enabled: false, password: roamer.password }, token: setup });
+  assert.equal(off.status, 200, JSON.stringify(off.body));
+  await api("POST", "/v1/logout", { token: setup });
+
+  const phone = await signInElsewhere(roamer, IPHONE_SAFARI);
+  const firefox = await signInElsewhere(roamer, LINUX_FIREFOX);
+  await signIn(roamer.password, roamer);
+  await expectHeading("Sign-in & security");
+
+  const card = page.locator("section", { has: page.getByRole("heading", { name: "Where you're signed in" }) });
+  await sessionItems().nth(2).waitFor();
+  assert.equal(await sessionItems().count(), 3);
+  // Newest first: this browser, then Firefox, then the phone.
+  const current = sessionItems().first();
+  assert.equal(await current.getAttribute("data-current"), "true");
+  await current.getByText("This device").waitFor();
+  await current.getByText("Active now").waitFor();
+  const titles = await sessionItems().locator(".item-title").allTextContents();
+  assert.match(titles[1], /^Firefox on Linux/);
+  assert.match(titles[2], /^Safari on iOS/);
+  for (const ip of await sessionItems().locator(".session-ip").allTextContents()) assert.equal(ip, "127.0.0.1");
+  await sessionItems().nth(1).getByText("Last active").waitFor();
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, "where you're signed in", { also: [PHONE_390] });
+
+  // Sign out the Firefox session: it ends at once; the others stay.
+  await sessionItems().filter({ hasText: "Firefox on Linux" }).getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("Signed out of Firefox on Linux.").waitFor();
+  await sessionItems().filter({ hasText: "Firefox on Linux" }).waitFor({ state: "detached" });
+  assert.equal(await stillSignedIn(firefox), false, "the Firefox session ended");
+  assert.equal(await stillSignedIn(phone), true, "the phone's did not");
+
+  // Then everything but this browser.
+  await signInElsewhere(roamer, LINUX_FIREFOX);
+  await page.reload();
+  await sessionItems().nth(2).waitFor();
+  await card.getByRole("button", { name: "Sign out of all other sessions" }).click();
+  const question = namedDialog("Sign out everywhere else?");
+  await question.getByText("2 other sessions will have to sign in again.").waitFor();
+  await shot(page, "sign out everywhere else confirmation", { also: [PHONE_390] });
+  await question.getByRole("button", { name: "Sign out other sessions" }).click();
+  await dialogDone();
+  await page.getByText("Signed out of 2 other sessions.").waitFor();
+  await sessionItems().nth(1).waitFor({ state: "detached" });
+  assert.equal(await sessionItems().count(), 1);
+  assert.equal(await stillSignedIn(phone), false, "the phone's session ended");
+  assert.equal(await card.getByRole("button", { name: "Sign out of all other sessions" }).count(), 0,
+    "nothing else to sign out of");
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, "signed in here only", { also: [PHONE_390] });
+});
+
+step(PASSWORD_CHANGE, [SESSIONS], async () => {
+  const firefox = await signInElsewhere(roamer, LINUX_FIREFOX);
+  await page.getByRole("button", { name: "Change password" }).click();
+  const form = namedDialog("Change your password");
+  await form.waitFor();
+  assert.equal(await form.getByLabel("Current password").getAttribute("autocomplete"), "current-password");
+  assert.equal(await form.getByLabel("New password", { exact: true }).getAttribute("autocomplete"), "new-password");
+  await shot(page, "change password dialog", { also: [PHONE_390] });
+  const fresh = `new horse ${randomBytes(6).toString("hex")}`;
+
+  // Mistakes the page catches, then the ones the server does.
+  await form.getByLabel("Current password").fill(roamer.password);
+  await form.getByLabel("New password", { exact: true }).fill(fresh);
+  await form.getByLabel("New password again").fill(`${fresh}x`);
+  await form.getByRole("button", { name: "Change password" }).click();
+  await form.getByRole("alert").getByText("The new passwords don't match.").waitFor();
+  await form.getByLabel("New password", { exact: true }).fill(roamer.username);
+  await form.getByLabel("New password again").fill(roamer.username);
+  await form.getByRole("button", { name: "Change password" }).click();
+  await form.getByRole("alert").getByText("the password must not be the username").waitFor();
+  await form.getByLabel("Current password").fill("not my password");
+  await form.getByLabel("New password", { exact: true }).fill(fresh);
+  await form.getByLabel("New password again").fill(fresh);
+  await form.getByRole("button", { name: "Change password" }).click();
+  await form.getByRole("alert").getByText("That password isn't right. Try again.").waitFor();
+  assert.equal(await form.getByLabel("Current password").inputValue(), "", "the wrong password is cleared");
+  await shot(page, "change password wrong current password", { also: [PHONE_390] });
+  assert.equal(await stillSignedIn(firefox), true, "nothing changed yet");
+
+  await form.getByLabel("Current password").fill(roamer.password);
+  await form.getByRole("button", { name: "Change password" }).click();
+  await dialogDone();
+  await page.getByText("Your password was changed. 1 other session was signed out.").waitFor();
+  await shot(page, "password changed", { also: [PHONE_390] });
+  assert.equal(await stillSignedIn(firefox), false, "the other session ended");
+  const old = await api("POST", "/v1/login", { body: { username: roamer.username, password: roamer.password } });
+  assert.equal(old.status, 401, "the old password no longer signs in");
+  roamer.password = fresh;
+  await signOut();
+  await signIn(roamer.password, roamer);
+  await expectHeading("Sign-in & security");
+});
+
+step("the activity shows where each change came from", [PASSWORD_CHANGE], async () => {
+  const activity = page.locator("section", { has: page.getByRole("heading", { name: "Recent security activity" }) });
+  const more = activity.getByRole("button", { name: /^Show all \d+ events$/ });
+  if (await more.isVisible()) await more.click();
+  const changed = activity.locator('[data-testid="event"][data-event-type="password_changed"]');
+  await changed.getByText("You changed your password.").waitFor();
+  assert.match(await changed.locator(".event-source").textContent(), /127\.0\.0\.1$/);
+  const revoked = activity.locator('[data-testid="event"][data-event-type="session_revoked"]');
+  await revoked.getByText("You signed out of all other sessions.").waitFor();
+  await revoked.getByText("You signed out of another session.").waitFor();
+  const phone = activity.locator('[data-testid="event"]', { hasText: "Safari on iOS" }).first();
+  await phone.getByText("You signed in").waitFor();
+  assert.equal(await phone.locator(".event-source").textContent(), "Safari on iOS · 127.0.0.1");
+  const text = await activity.textContent();
+  assert.ok(!/[{}"]|_/.test(text.replace(/“[^”]*”/g, "")), `no raw event names or JSON: ${text}`);
+  await activity.scrollIntoViewIfNeeded();
+  await shot(page, "activity with where each change came from", { also: [PHONE_390] });
   await signOut();
 });

@@ -22,7 +22,11 @@ async fn sign_up_lower_cases_the_username_and_starts_with_setup_required() {
     assert_eq!(r.body["status"], "mfa_setup_required");
     assert_eq!(r.body["session"]["scope"], "setup");
     assert_eq!(r.body["session"]["expires_at"], "2026-11-28T22:00:15Z");
-    assert_eq!(r.body["session"]["token"].as_str().unwrap().len(), 43);
+    // The account's key in the clear (base64url), then the 256-bit secret.
+    let token = r.body["session"]["token"].as_str().unwrap();
+    let (account, secret) = token.split_once('.').unwrap();
+    assert_eq!(account, "YWxpY2Uuc21pdGhAZXhhbXBsZS5jb20");
+    assert_eq!(secret.len(), 43);
 }
 
 #[tokio::test]

@@ -651,6 +651,16 @@ async fn the_admin_binary_unlocks_revokes_resets_and_shows() {
             "unlock by carol"
         ]
     );
+    // An operator's action came through no request: no address, no user agent.
+    for event in events.as_array().unwrap() {
+        if event["type"] == "admin_action" {
+            let fields = event.as_object().unwrap();
+            assert!(
+                fields["ip"].is_null() && fields["user_agent"].is_null(),
+                "{event}"
+            );
+        }
+    }
 
     // Refusals: unknown user (1, a JSON error), no operator or no command (2).
     let unknown = run_admin(&env, &[&op[..], &["--json", "show", "nobody"]].concat()).await;

@@ -5,6 +5,7 @@
 //! Needs `LATCHKEY_TEST_AWS_ENDPOINT` (moto's URL); `./scripts/test` starts moto and sets it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod account_security;
 mod accounts;
 mod admin;
 mod fixtures;

@@ -58,6 +58,7 @@ fn every_error() -> Vec<Error> {
         Error::MethodNotRegistered,
         Error::AlreadyAnswered,
         Error::RegistrationUsed,
+        Error::SamePassword,
         Error::Expired,
         Error::PayloadTooLarge,
         Error::TooManyAttempts {
@@ -90,6 +91,7 @@ fn exhaustive(error: &Error) {
         | Error::MethodNotRegistered
         | Error::AlreadyAnswered
         | Error::RegistrationUsed
+        | Error::SamePassword
         | Error::Expired
         | Error::PayloadTooLarge
         | Error::TooManyAttempts { .. }

@@ -325,7 +325,22 @@ impl TestEnv {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Response {
+        self.call_with_headers(method, path, token, body, &[]).await
+    }
+
+    /// [`TestEnv::call`] with extra request headers (a User-Agent, an X-Forwarded-For).
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -162,4 +162,8 @@ export const api = {
   passkeyStart: () => request("POST", "/v1/login/passkey/start", {}, { auth: false }),
   passkeyFinish: (login_id, credential) => request("POST", "/v1/login/passkey/finish", { login_id, credential }, { auth: false }),
   pushStart: (name) => request("POST", "/v1/mfa/push", name ? { name } : {}),
+  sessions: () => request("GET", "/v1/sessions"),
+  revokeSession: (id) => request("DELETE", `/v1/sessions/${encodeURIComponent(id)}`),
+  revokeOtherSessions: () => request("POST", "/v1/sessions/revoke-others", {}),
+  changePassword: (current_password, new_password) => request("PUT", "/v1/password", { current_password, new_password }),
 };

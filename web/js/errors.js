@@ -33,6 +33,7 @@ const friendly = {
     : "That method isn't set up on this account.",
   already_answered: () => "That request was already answered.",
   registration_used: () => "That registration was already used. Start again.",
+  same_password: () => "Choose a new password that is different from your current one.",
   expired: () => "This request expired. Start again.",
   payload_too_large: () => "That's too much text. Shorten it and try again.",
   unavailable: (e) => `Latchkey is temporarily unavailable. Try again in ${waitText(e.retryAfter)}.`,

@@ -2,6 +2,7 @@
 
 import { h, icon, timeEl } from "./ui.js";
 import { methodLabel, methodIcon } from "./methods.js";
+import { describeSource } from "./agent.js";
 
 const DEVICE_TYPES = new Set(["webauthn", "totp", "push"]);
 
@@ -71,6 +72,11 @@ export function describeEvent(ev, devicesById = new Map()) {
     case "push_denied": return { icon: "push", warn: true, text: "A push sign-in request was denied on your device." };
     case "mfa_enabled": return { icon: "shield", text: "You turned on two-step verification." };
     case "mfa_disabled": return { icon: "shieldOff", warn: true, text: "You turned off two-step verification." };
+    case "password_changed": return { icon: "lock", text: "You changed your password. Other sessions were signed out." };
+    // detail: "session <id>" for one, "all other sessions (n)" for the rest.
+    case "session_revoked": return { icon: "signIn", text: /^all other/.test(ev.detail || "")
+      ? "You signed out of all other sessions."
+      : "You signed out of another session." };
     // latchkey-admin: the detail names the action and the operator ("reset-mfa by alice").
     case "admin_action": return { icon: "info", warn: true, text: `The support desk changed your account${aside(ev, devicesById)}.` };
     default: return { icon: "info", text: "A security setting changed." };
@@ -85,9 +91,12 @@ export function eventsList(events, devices, known = new Map()) {
   if (!events.length) return h("p", { class: "empty" }, "No activity yet.");
   const list = h("ul", { class: "list events", id: "events-list" }, events.map((ev, i) => {
     const d = describeEvent(ev, byId);
-    const li = h("li", {},
+    // Where the request that made the change came from; an operator's action has no source.
+    const source = describeSource(ev.ip, ev.user_agent);
+    const li = h("li", { dataset: { testid: "event", eventType: ev.type } },
       h("span", { class: d.warn ? "item-icon warn" : "item-icon" }, icon(d.icon)),
-      h("div", { class: "item-body" }, h("p", {}, d.text)),
+      h("div", { class: "item-body" }, h("p", {}, d.text),
+        source ? h("p", { class: "item-meta event-source" }, source) : null),
       timeEl(ev.at));
     if (i >= SHOWN) li.hidden = true;
     return li;

@@ -1,4 +1,5 @@
-// Authentication settings: devices, recovery codes, adding methods, MFA on/off, activity.
+// Authentication settings: devices, recovery codes, adding methods, MFA on/off, where you're
+// signed in, the password, activity.
 
 import { api, isCancelled } from "./api.js";
 import { errorMessage } from "./errors.js";
@@ -7,13 +8,15 @@ import { METHODS, methodLabel, methodIcon } from "./methods.js";
 import { startRegistration, codesAfterPushEnroll } from "./register.js";
 import { codesBlock } from "./codes.js";
 import { eventsList } from "./events.js";
+import { sessionsCard, passwordCard } from "./sessions.js";
 
 export async function renderSettings(ctx, root) {
   // A refresh keeps the current page on screen until the new data is in.
   if (!root.querySelector('[data-view="settings"]')) root.replaceChildren(h("p", { class: "loading" }, "Loading your settings…"));
-  const [mfa, events] = await Promise.all([
+  const [mfa, events, sessions] = await Promise.all([
     api.mfa(),
     api.events().catch(() => null),
+    api.sessions().then((r) => r.sessions || []).catch(() => null),
   ]);
   const refresh = () => ctx.rerender();
   // Remember names of devices seen in this tab, so activity about a removed one still names it.
@@ -34,6 +37,8 @@ export async function renderSettings(ctx, root) {
     recoveryCard(ctx, mfa, refresh),
     methodsCard(ctx, mfa, refresh),
     mfaToggleCard(ctx, mfa, refresh),
+    sessionsCard(ctx, sessions, refresh),
+    passwordCard(ctx, refresh),
     activityCard(events, mfa, ctx.state.knownDevices));
   root.replaceChildren(page);
   return null;
@@ -330,6 +335,6 @@ function toggleMfa(ctx, mfa, refresh) {
 function activityCard(events, mfa, known) {
   return h("section", { class: "card", "aria-labelledby": "activity-title" },
     h("h2", { id: "activity-title" }, "Recent security activity"),
-    h("p", { class: "card-sub" }, "If something here wasn't you, remove devices you don't recognise and regenerate your recovery codes."),
+    h("p", { class: "card-sub" }, "Each change, and where it came from. If something here wasn't you, change your password, remove devices you don't recognise and regenerate your recovery codes."),
     events ? eventsList(events.events || [], mfa.devices, known) : h("p", { class: "empty" }, "Activity couldn't be loaded right now."));
 }

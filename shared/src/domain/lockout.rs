@@ -57,6 +57,7 @@ mod tests {
             recent_pushes: vec![],
             webauthn_user_id: None,
             webauthn_user_indexed: false,
+            session_generation: 0,
         }
     }
 

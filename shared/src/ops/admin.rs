@@ -81,6 +81,8 @@ pub struct EventState {
     pub kind: String,
     pub device_id: Option<String>,
     pub detail: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,10 +141,12 @@ pub async fn show(app: &App, raw_username: &str) -> Result<UserState> {
                 kind: e.value.kind,
                 device_id: e.value.device_id,
                 detail: e.value.detail,
+                ip: e.value.ip,
+                user_agent: e.value.user_agent,
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let active_sessions = session_hashes(app, &username, usize::MAX, Some(now))
+    let active_sessions = session_hashes(app, &username, usize::MAX, Some((&profile, now)))
         .await?
         .len();
     Ok(UserState {
@@ -167,7 +171,7 @@ async fn session_hashes(
     app: &App,
     username: &str,
     limit: usize,
-    live_at: Option<Instant>,
+    live_at: Option<(&crate::records::Profile, Instant)>,
 ) -> Result<Vec<String>> {
     let items = app
         .store
@@ -176,7 +180,10 @@ async fn session_hashes(
     let mut hashes = Vec::with_capacity(items.len());
     for item in &items {
         let index = decode::<SessionIndex>(item)?.value;
-        if live_at.is_none_or(|now| Instant(index.expires_at) > now) {
+        let live = |(profile, now): (&crate::records::Profile, Instant)| {
+            crate::auth::alive(app, profile, &index, now)
+        };
+        if live_at.is_none_or(live) {
             hashes.push(index.token_hash);
         }
     }

@@ -22,6 +22,8 @@ pub async fn list(app: &App, username: &str) -> Result<Events> {
                 kind: stored.value.kind,
                 device_id: stored.value.device_id,
                 detail: stored.value.detail,
+                ip: stored.value.ip,
+                user_agent: stored.value.user_agent,
             })
         })
         .collect::<Result<Vec<_>>>()?;

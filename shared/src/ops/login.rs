@@ -62,11 +62,19 @@ pub async fn password(app: &App, request: Credentials) -> Result<LoginAnswer> {
     }
     // Decided at the write, under the profile's version: if the account was locked or
     // gained its first device since it was read, the outcome is decided again.
+    // The password was judged against this hash: if it changed meanwhile (a password
+    // change won the race), the old password no longer signs in.
+    let judged = stored.value.password_hash.clone();
     let answer = crate::txn::decide_unless_locked(
         app,
         stored,
         now,
-        |profile| begin(app, profile, now),
+        |profile| {
+            if profile.value.password_hash != judged {
+                return Err(Error::InvalidCredentials);
+            }
+            begin(app, profile, now)
+        },
         crate::txn::contention,
     )
     .await?;
@@ -89,6 +97,7 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(LoginAnsw
             failures: 0,
             pushes_sent: 0,
             webauthn_state: None,
+            generation: profile.session_generation,
         };
         let answer = LoginAnswer::MfaRequired {
             mfa_token: token,
@@ -105,7 +114,7 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(LoginAnsw
     } else {
         Scope::Full
     };
-    let session = NewSession::create(app, &username, scope, now)?;
+    let session = NewSession::create(app, profile, scope, now)?;
     let detail = (scope == Scope::Setup).then_some("setup required");
     let mut cleared = profile.clone();
     let profile_write = if cleared.record_success() {

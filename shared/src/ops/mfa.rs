@@ -39,16 +39,17 @@ pub async fn rename(
         Some(device_id),
         None,
     )?;
-    let device = crate::txn::update_profile(app, &caller.username, None, |profile| {
-        let device = profile
-            .devices
-            .iter_mut()
-            .find(|d| d.id == device_id)
-            .ok_or(Error::NotFound)?;
-        device.name = name.clone();
-        Ok((device.clone(), vec![event.clone()]))
-    })
-    .await?;
+    let device =
+        crate::txn::update_profile(app, &caller.username, caller.profile.clone(), |profile| {
+            let device = profile
+                .devices
+                .iter_mut()
+                .find(|d| d.id == device_id)
+                .ok_or(Error::NotFound)?;
+            device.name = name.clone();
+            Ok((device.clone(), vec![event.clone()]))
+        })
+        .await?;
     Ok(DeviceView::from(&device))
 }
 

@@ -607,7 +607,7 @@ fn judge_passkey(
             {
                 device.last_used_at = Some(now.millis());
             }
-            let session = NewSession::create(app, &username, Scope::Full, now)?;
+            let session = NewSession::create(app, &profile, Scope::Full, now)?;
             let [session_write, index_write] = session.writes()?;
             let writes = vec![
                 stored.replace(&profile)?,

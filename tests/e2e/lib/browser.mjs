@@ -12,6 +12,8 @@ export const BASE_URL = (process.env.E2E_BASE_URL || "http://localhost:8091").re
 
 export const DESKTOP = { width: 1280, height: 860 };
 export const PHONE = { width: 360, height: 760 };
+/** A common larger phone (iPhone 12–15), for shots that ask for it besides PHONE. */
+export const PHONE_390 = { width: 390, height: 844 };
 
 export async function launch() {
   return chromium.launch({
@@ -108,10 +110,11 @@ let shotCounter = 0;
 const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
 /**
- * Saves the current state as NN-name.desktop.png and NN-name.phone.png (full page).
- * Also checks that nothing spills sideways at either width.
+ * Saves the current state as NN-name.desktop.png and NN-name.phone.png (full page), and
+ * NN-name.phone-<width>.png for each further size in `also`. Also checks that nothing
+ * spills sideways at the narrowest phone width.
  */
-export async function shot(page, name) {
+export async function shot(page, name, { also = [] } = {}) {
   mkdirSync(ARTIFACTS, { recursive: true });
   shotCounter += 1;
   const base = `${String(shotCounter).padStart(2, "0")}-${slug(name)}`;
@@ -131,6 +134,10 @@ export async function shot(page, name) {
     return bad.slice(0, 5);
   });
   await capture(page, join(ARTIFACTS, `${base}.phone.png`), PHONE);
+  for (const size of also) {
+    await page.setViewportSize(size);
+    await capture(page, join(ARTIFACTS, `${base}.phone-${size.width}.png`), size);
+  }
   await page.setViewportSize(original);
   await settle(page);
   const unnamed = await unlabelledControls(page);

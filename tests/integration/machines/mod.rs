@@ -20,6 +20,7 @@ mod interleaving;
 mod lockout;
 mod login;
 mod passkey;
+mod password;
 mod push;
 mod registration;
 mod sessions;

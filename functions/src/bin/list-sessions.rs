@@ -1,0 +1,7 @@
+//! `GET /v1/sessions` as a Lambda function.
+
+use latchkey::{endpoints, routes::handler};
+
+fn main() -> Result<(), lambda_http::Error> {
+    latchkey_functions::lambda::main(handler::<endpoints::ListSessions>())
+}

@@ -1,0 +1,7 @@
+//! `DELETE /v1/sessions/{id}` as a Lambda function.
+
+use latchkey::{endpoints, routes::handler};
+
+fn main() -> Result<(), lambda_http::Error> {
+    latchkey_functions::lambda::main(handler::<endpoints::RevokeSession>())
+}
