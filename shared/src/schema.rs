@@ -349,3 +349,122 @@ pub enum PushDecision {
     example = "latchkey-push://enroll?api=http%3A%2F%2Flocalhost%3A8080&rid=q1w2e3r4t5y6u7i8o9p0aa&secret=c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I&user=alice%40example.com&issuer=Latchkey&server_key=11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
 )]
 pub struct PushRegistrationUri(String);
+
+#[cfg(test)]
+mod tests {
+    //! The patterns the reference states, against the rules the server applies: a client
+    //! that follows the document is never refused, and what the document calls invalid is.
+    use super::*;
+    use crate::domain::validate;
+    use utoipa::PartialSchema;
+
+    fn pattern<T: PartialSchema>() -> regex_lite::Regex {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        regex_lite::Regex::new(schema["pattern"].as_str().unwrap()).unwrap()
+    }
+
+    /// Strings of the characters the rules treat specially, from a fixed seed.
+    fn samples(alphabet: &[char], count: usize, max_len: usize) -> Vec<String> {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = (next() % (max_len as u64 + 1)) as usize;
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_device_name_pattern_is_the_servers_rule() {
+        let re = pattern::<DeviceName>();
+        let tricky = [
+            'a', 'Z', ' ', '\t', '\n', '\u{7}', '\u{1c}', '\u{7f}', '\u{85}', '\u{9f}', '\u{a0}',
+            '\u{2003}', '\u{3000}', '\u{feff}', '\u{200b}', 'é',
+        ];
+        let mut cases = samples(&tricky, 4000, 8);
+        cases.extend(samples(&['k', ' ', '\u{85}'], 300, 70));
+        cases.extend([
+            "k".repeat(64),
+            "k".repeat(65),
+            format!(" \t{}\u{3000}", "k".repeat(64)),
+        ]);
+        for name in cases {
+            assert_eq!(
+                re.is_match(&name),
+                validate::device_name(&name).is_ok(),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_username_pattern_is_the_servers_rule() {
+        let schema = serde_json::to_value(crate::auth::Credentials::schema()).unwrap();
+        let re = regex_lite::Regex::new(
+            schema["properties"]["username"]["pattern"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let tricky = [
+            'a', 'Q', '0', '.', '_', '-', '@', '+', ' ', '!', 'ü', '\u{212a}', 'İ',
+        ];
+        let mut cases = samples(&tricky, 3000, 6);
+        cases.extend(samples(&['a', 'B'], 200, 70));
+        for name in cases {
+            assert_eq!(
+                re.is_match(&name),
+                validate::username(&name).is_ok(),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_base64url_pattern_is_what_webauthn_rs_reads() {
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        use base64::Engine as _;
+        let lenient = GeneralPurpose::new(
+            &base64::alphabet::URL_SAFE,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let re = pattern::<Base64Url>();
+        let alphabet = ['A', 'B', 'Q', 'g', 'w', 'E', 'z', '_', '-', '=', '+'];
+        for text in samples(&alphabet, 6000, 10) {
+            assert_eq!(
+                re.is_match(&text),
+                lenient.decode(&text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_public_key_pattern_takes_every_uncompressed_point_encoding() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        let schema = serde_json::to_value(crate::ops::push::EnrollRequest::schema()).unwrap();
+        let re = regex_lite::Regex::new(
+            schema["properties"]["public_key"]["pattern"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        for fill in [0u8, 0x0f, 0x10, 0x7f, 0xff] {
+            let mut key = vec![fill; 65];
+            key[0] = 4;
+            assert!(re.is_match(&URL_SAFE_NO_PAD.encode(&key)), "{fill}");
+            key[0] = 2;
+            assert!(!re.is_match(&URL_SAFE_NO_PAD.encode(&key)), "{fill}");
+            assert!(!re.is_match(&URL_SAFE_NO_PAD.encode(&key[..33])), "{fill}");
+        }
+    }
+}
