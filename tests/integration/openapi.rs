@@ -28,10 +28,7 @@ fn the_committed_openapi_document_is_the_generated_one() {
             .lines()
             .zip(committed.lines())
             .position(|(g, c)| g != c)
-            .map_or_else(
-                || generated.lines().count().min(committed.lines().count()),
-                |i| i,
-            )
+            .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()))
             + 1;
         panic!(
             "docs/openapi.yaml is not what the code generates (first difference at line \
