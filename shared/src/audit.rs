@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::records::{self, Event};
 use crate::store::Write;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The security log's event types: the user's own actions, and `admin_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum EventType {
     LoginSucceeded,
     LoginFailed,
@@ -23,9 +25,9 @@ pub enum EventType {
     MfaDisabled,
     PasswordChanged,
     SessionRevoked,
-    /// Operator actions from `latchkey-admin`; not in the API's base list of event types
-    /// (docs/openapi.yaml, `Event`), which names the user's own actions; the detail names
-    /// the operator.
+    /// Operator actions from `latchkey-admin` (reset-mfa, unlock, revoke-sessions); not in
+    /// the API's base list of event types, which names the user's own actions; the detail
+    /// names the action and the operator (`reset-mfa by alice`).
     AdminAction,
 }
 

@@ -20,10 +20,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 /// A username and a password: what signs up and what signs in.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateAccountRequest)]
 pub struct Credentials {
+    /// 3-64 characters of `a-z 0-9 . _ - @ +`, stored lower-cased (upper-case input is
+    /// accepted and lower-cased); else `400 invalid_username`.
+    #[schema(
+        pattern = "^[A-Za-z0-9._@+\\u212a-]{3,64}$",
+        example = "alice@example.com"
+    )]
     pub username: String,
+    /// 8-256 characters (Unicode scalar values), not equal to the username ignoring case;
+    /// else `400 weak_password`.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 

@@ -31,6 +31,7 @@ pub mod policy;
 pub mod random;
 pub mod records;
 pub mod routes;
+pub mod schema;
 pub mod second_factor;
 pub mod source;
 pub mod store;

@@ -38,10 +38,15 @@ pub async fn create(app: &App, request: Credentials) -> Result<Account> {
     Ok(Account { username })
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordChangeRequest)]
 pub struct PasswordChange {
     pub current_password: String,
+    /// 8-256 characters (Unicode scalar values), not equal to the username ignoring case
+    /// (else `400 weak_password`), and not the current password (else `409
+    /// same_password`).
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 

@@ -139,10 +139,15 @@ fn begin(app: &App, stored: &Stored<Profile>, now: Instant) -> Result<(LoginAnsw
     ))
 }
 
-#[derive(Deserialize)]
+/// A code for the login's second step.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
+    /// From the `mfa_required` login answer. Any other string is `401 invalid_mfa_token`.
     pub mfa_token: String,
+    /// The authenticator app's 6 digits, or a recovery code (case, spaces and hyphens
+    /// ignored; `o` reads as `0`, `i`/`l` as `1`). Surrounding white space is ignored;
+    /// anything that is not a right code is `401 invalid_code`, never `400`.
     pub code: String,
 }
 

@@ -17,9 +17,11 @@ pub async fn get(app: &App, caller: &Caller) -> Result<Settings> {
     Ok(Settings::from(&profile.value))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RenameDeviceRequest)]
 pub struct RenameRequest {
+    #[schema(value_type = crate::schema::DeviceName)]
     pub name: String,
 }
 
@@ -122,11 +124,14 @@ pub async fn regenerate_recovery_codes(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MfaSettingsRequest)]
 pub struct SettingsRequest {
     pub mfa_enabled: bool,
-    /// Judged by the policy before the operation runs.
+    /// The account password, judged by the policy before the operation runs: a wrong one
+    /// is `401 invalid_credentials` (counts toward the lock), a right one marks the
+    /// session re-authenticated for 5 minutes.
     pub password: String,
 }
 

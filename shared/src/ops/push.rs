@@ -68,10 +68,13 @@ const MAX_ENDPOINT_LEN: usize = 2048;
 // ---------------------------------------------------------------------------------------
 // Registration
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StartRegistrationRequest)]
 pub struct StartRequest {
+    /// The device's name; `null` or absent means a default unless confirm names it.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeviceName>)]
     pub name: Option<String>,
     /// For re-authentication, judged by the policy before the operation runs.
     #[serde(default)]
@@ -111,15 +114,35 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PushEnrollRequest)]
 pub struct EnrollRequest {
+    /// `rid` of the registration URI.
     pub registration_id: String,
+    /// `secret` of the registration URI (one-time, base64url); a wrong one is
+    /// `401 invalid_credentials`.
     pub secret: String,
+    /// The device's P-256 key, an uncompressed SEC1 point (65 bytes, `0x04 || X || Y`),
+    /// base64url without padding; else `400 invalid_request`.
+    #[schema(pattern = "^B[A-P][A-Za-z0-9_-]{84}[AEIMQUYcgkosw048]$")]
     pub public_key: String,
+    /// The HTTP(S) URL where the device receives SNS notifications: an absolute `https`
+    /// URL without credentials or fragment, at most 2048 characters; plain `http` only to
+    /// a loopback host (`localhost`, 127.0.0.0/8, `::1`); else `400 invalid_request`. The
+    /// pattern is a plain subset of that rule a client can rely on.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = "^(?:https://[A-Za-z][A-Za-z0-9]{0,62}(?:[.][A-Za-z][A-Za-z0-9]{0,62}){0,3}|http://(?:localhost|127[.]0[.]0[.]1|\\[::1\\]))(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~-]*)*$"
+    )]
     pub endpoint: String,
+    /// The device's name; overrides the start's name.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeviceName>)]
     pub name: Option<String>,
+    /// ECDSA P-256 SHA-256, ASN.1 DER, base64url, by the device key over
+    /// `PushEnrollSignedString`. A bad one is `401 invalid_signature`.
     pub signature: String,
 }
 
@@ -291,9 +314,11 @@ fn verify_device_signature(public_key: &[u8], message: &str, signature_b64: &str
 // ---------------------------------------------------------------------------------------
 // Login
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MfaTokenRequest)]
 pub struct LoginPushRequest {
+    /// From the `mfa_required` login answer. Any other string is `401 invalid_mfa_token`.
     pub mfa_token: String,
 }
 
@@ -451,10 +476,12 @@ async fn withdraw(app: &App, push: &Push) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LoginPushStatusRequest)]
 pub struct StatusRequest {
     pub mfa_token: String,
+    /// From `POST /v1/login/push`. Another login's push is `404 not_found`.
     pub push_id: String,
 }
 
@@ -529,14 +556,20 @@ fn own_push(pending: &Pending, item: Option<&Item>) -> Result<Stored<Push>> {
 // ---------------------------------------------------------------------------------------
 // The device's answer
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PushRespondRequest)]
 pub struct RespondRequest {
     pub push_id: String,
     pub device_id: String,
+    #[schema(value_type = crate::schema::PushDecision)]
     pub decision: Decision,
+    /// The digits typed on the device. Absent or `null` counts as the empty string; a
+    /// wrong number turns an approval into a denial.
     #[serde(default)]
     pub number: Option<String>,
+    /// ECDSA P-256 SHA-256, ASN.1 DER, base64url, by the device key over
+    /// `PushAnswerSignedString`. A bad one is `401 invalid_signature`.
     pub signature: String,
 }
 

@@ -17,16 +17,24 @@ use crate::txn::{decide_unless_locked, password_failed, refuse_if_locked, unchan
 use serde::Deserialize;
 
 /// A body whose one field is a required password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
+    /// The account password, checked again; a wrong one is `401 invalid_credentials`
+    /// (counts toward the lock), a right one marks the session re-authenticated for 5
+    /// minutes.
     pub password: String,
 }
 
 /// A body that may carry a password for re-authentication, and nothing else.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OptionalPasswordRequest)]
 pub struct OptionalPassword {
+    /// The account password, for a route that needs a re-authenticated session. Checked
+    /// whenever present, even when the session is already re-authenticated: a wrong one
+    /// is `401 invalid_credentials` (counts toward the lock); a right one marks the
+    /// session for 5 minutes.
     #[serde(default)]
     pub password: Option<String>,
 }

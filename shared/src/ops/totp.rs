@@ -11,10 +11,13 @@ use crate::error::{Error, Result};
 use crate::records::{self, DeviceSecret, DeviceType, PendingDevice, Profile};
 use serde::Deserialize;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StartRegistrationRequest)]
 pub struct StartRequest {
+    /// The device's name; `null` or absent means a default unless confirm names it.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeviceName>)]
     pub name: Option<String>,
     /// For re-authentication, judged by the policy before the operation runs.
     #[serde(default)]
@@ -48,12 +51,17 @@ pub async fn start(app: &App, caller: &Caller, request: StartRequest) -> Result<
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConfirmTotpRequest)]
 pub struct ConfirmRequest {
     pub registration_id: String,
+    /// 6 digits from the authenticator app; surrounding white space is ignored. Anything
+    /// else is `401 invalid_code`.
     pub code: String,
+    /// Overrides the start's name.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeviceName>)]
     pub name: Option<String>,
 }
 

@@ -127,10 +127,13 @@ fn prefer_discoverable(options: &mut CreationChallengeResponse) {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StartRegistrationRequest)]
 pub struct StartRegistrationRequest {
+    /// The device's name; `null` or absent means a default unless confirm names it.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeviceName>)]
     pub name: Option<String>,
     /// For re-authentication, judged by the policy before the operation runs.
     #[serde(default)]
@@ -192,13 +195,17 @@ pub async fn start_registration(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConfirmWebauthnRequest)]
 pub struct ConfirmRegistrationRequest {
     pub registration_id: String,
     /// Parsed by webauthn-rs's type, which tolerates the extra members browsers add.
+    #[schema(value_type = crate::schema::RegistrationCredential)]
     pub credential: RegisterPublicKeyCredential,
+    /// Overrides the start's name.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeviceName>)]
     pub name: Option<String>,
 }
 
@@ -282,9 +289,11 @@ fn refused_registration(error: WebauthnError) -> Error {
     Error::invalid(format!("`credential` {why}"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MfaTokenRequest)]
 pub struct StartLoginRequest {
+    /// From the `mfa_required` login answer. Any other string is `401 invalid_mfa_token`.
     pub mfa_token: String,
 }
 
@@ -316,11 +325,13 @@ pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<Webaut
     Ok(WebauthnChallenge { options })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LoginWebauthnFinishRequest)]
 pub struct FinishLoginRequest {
     pub mfa_token: String,
     /// Parsed by webauthn-rs's type, which tolerates the extra members browsers add.
+    #[schema(value_type = crate::schema::AuthenticationCredential)]
     pub credential: PublicKeyCredential,
 }
 
@@ -481,11 +492,14 @@ pub async fn start_passkey_login(app: &App) -> Result<PasskeyChallenge> {
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LoginPasskeyFinishRequest)]
 pub struct FinishPasskeyLoginRequest {
+    #[schema(value_type = crate::schema::Id)]
     pub login_id: String,
     /// Parsed by webauthn-rs's type, which tolerates the extra members browsers add.
+    #[schema(value_type = crate::schema::AuthenticationCredential)]
     pub credential: PublicKeyCredential,
 }
 
