@@ -261,6 +261,13 @@ pub enum PushLoginStatus {
     Authenticated(SignedIn),
 }
 
+/// A security notice reported ("this wasn't me"): every session of the account ended.
+#[derive(Debug, Serialize)]
+pub struct NoticeReported {
+    pub status: &'static str,
+    pub revoked_sessions: usize,
+}
+
 /// The device's answer to a push, as recorded.
 #[derive(Debug, Serialize)]
 pub struct PushAnswered {

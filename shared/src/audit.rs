@@ -21,6 +21,8 @@ pub enum EventType {
     PushDenied,
     MfaEnabled,
     MfaDisabled,
+    /// The push device said "this wasn't me" about a security notice.
+    NoticeReported,
     /// Operator actions from `latchkey-admin`; not in the API's base list of event types
     /// (docs/openapi.yaml, `Event`), which names the user's own actions; the detail names
     /// the operator.
@@ -41,6 +43,7 @@ impl EventType {
             EventType::PushDenied => "push_denied",
             EventType::MfaEnabled => "mfa_enabled",
             EventType::MfaDisabled => "mfa_disabled",
+            EventType::NoticeReported => "notice_reported",
             EventType::AdminAction => "admin_action",
         }
     }
@@ -62,6 +65,8 @@ pub fn record(
         kind: kind.as_str().to_owned(),
         device_id: device_id.map(str::to_owned),
         detail: detail.map(str::to_owned),
+        ip: None,
+        user_agent: None,
     };
     records::create(&event)
 }

@@ -194,3 +194,6 @@ endpoint!(PushEnroll(push::EnrollRequest) -> a::PushEnrolled, status 201,
 endpoint!(PushRespond(push::RespondRequest) -> a::PushAnswered,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { push::respond(app, body).await });
+endpoint!(PushReport(push::NoticeReportRequest) -> a::NoticeReported,
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { push::report(app, body).await });

@@ -23,6 +23,7 @@ pub mod enrollment;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod notice;
 pub mod notify;
 pub mod operation;
 pub mod ops;
@@ -33,6 +34,7 @@ pub mod records;
 pub mod routes;
 pub mod second_factor;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod txn;
 

@@ -28,4 +28,5 @@ pub enum Operation {
     StartPushRegistration,
     PushEnroll,
     PushRespond,
+    PushReport,
 }

@@ -93,6 +93,7 @@ pub const POLICIES: &[Policy] = &[
     policy!(StartPushRegistration, Setup, RecentOnceProtected),
     policy!(PushEnroll, Public, Never),
     policy!(PushRespond, Public, Never),
+    policy!(PushReport, Public, Never),
 ];
 
 /// Refuses everything: what an operation missing from the table gets (a test keeps the

@@ -81,7 +81,43 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/v1/mfa/push" => "start-push-registration", StartPushRegistration, keys: true, GET_PUT_CHECK, &[]),
     route!("POST" "/v1/push/enroll" => "push-enroll", PushEnroll, keys: true, CONFIRM, &["Subscribe", "Unsubscribe"]),
     route!("POST" "/v1/push/respond" => "push-respond", PushRespond, keys: false, GET_PUT, &[]),
+    route!("POST" "/v1/push/report" => "push-report", PushReport, keys: false, REPORT, &["Unsubscribe"]),
 ];
+
+/// A report spends the notice, revokes every session and may remove a device.
+const REPORT: &[&str] = &[
+    "GetItem",
+    "PutItem",
+    "DeleteItem",
+    "Query",
+    "ConditionCheckItem",
+];
+
+/// A Lambda function that serves no route: it is triggered by something else than API
+/// Gateway. The same checks as for the routes' functions hold (its binary, its template
+/// entry and its IAM actions; tests/integration/route_table.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct Function {
+    pub function: &'static str,
+    /// What triggers it, as the template's event type (`DynamoDB`).
+    pub trigger: &'static str,
+    pub keys: bool,
+    pub dynamodb: &'static [&'static str],
+    pub sns: &'static [&'static str],
+    /// EventBridge actions on the operators' bus.
+    pub events: &'static [&'static str],
+}
+
+/// The functions that serve no route.
+pub const FUNCTIONS: &[Function] = &[Function {
+    // crate::stream: notices to push devices, events to the operators' bus.
+    function: "security-events",
+    trigger: "DynamoDB",
+    keys: true,
+    dynamodb: &["GetItem"],
+    sns: &["Publish"],
+    events: &["PutEvents"],
+}];
 
 impl Route {
     /// What this route's function needs wired: the route table decides.
@@ -137,6 +173,7 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
         Op::StartPushRegistration => handle_as::<e::StartPushRegistration>(app, request).await,
         Op::PushEnroll => handle_as::<e::PushEnroll>(app, request).await,
         Op::PushRespond => handle_as::<e::PushRespond>(app, request).await,
+        Op::PushReport => handle_as::<e::PushReport>(app, request).await,
     }
 }
 

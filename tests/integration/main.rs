@@ -11,6 +11,7 @@ mod fixtures;
 mod functions;
 mod lockout;
 mod machines;
+mod notices;
 mod openapi;
 mod push;
 mod races;

@@ -166,6 +166,9 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("confirm-webauthn-registration", "first key", 2, 0, 1, 0),
     ("login-webauthn-start", "one key", 2, 0, 1, 0),
     ("login-webauthn-finish", "right key", 2, 0, 1, 0),
+    // The notice's event, the profile and the report's mark in one read; the sessions
+    // in one query; the report, its effects and the revocations in one write.
+    ("push-report", "device_added notice", 1, 1, 1, 0),
     ("remove-device", "push device", 2, 0, 2, 1),
     ("logout", "full session", 1, 0, 1, 0),
 ];
@@ -615,7 +618,7 @@ pub async fn measure() -> Probe {
         .await
         .expect(200);
     let credential = key_holder.create(&r.body["publicKey"]).unwrap();
-    p.run(
+    let added = p.run(
         "confirm-webauthn-registration",
         "first key",
         env.post_auth(
@@ -646,6 +649,42 @@ pub async fn measure() -> Probe {
     )
     .await
     .expect(200);
+
+    // The push device reports the key's security notice ("this wasn't me"): the key goes,
+    // every session ends; a new sign-in (TOTP) for what follows.
+    let key_id = text(&added, "/device/id");
+    let event = env
+        .stored_events(user)
+        .await
+        .into_iter()
+        .find(|e| e.kind == "device_added" && e.device_id.as_deref() == Some(key_id.as_str()))
+        .unwrap();
+    let notice_id = latchkey::notice::NoticeRef::of(&event).notice_id();
+    let report = push_agent::crypto::notice_report_message(&notice_id, &push_device);
+    p.run(
+        "push-report",
+        "device_added notice",
+        env.post(
+            "/v1/push/report",
+            json!({
+                "notice_id": notice_id,
+                "device_id": push_device,
+                "signature": key.sign(&system_random(), report.as_bytes()).unwrap(),
+            }),
+        ),
+    )
+    .await
+    .expect(200);
+    let mfa = text(&env.login(user, PASSWORD).await.expect(200), "/mfa_token");
+    env.clock.advance_secs(30);
+    let r = env
+        .post(
+            "/v1/login/totp",
+            json!({ "mfa_token": mfa, "code": totp_code(&secret, now(&env)) }),
+        )
+        .await
+        .expect(200);
+    let token = text(&r, "/session/token");
 
     // Removing the push device unsubscribes it; then logout.
     p.run(

@@ -19,6 +19,7 @@ mod interleaving;
 
 mod lockout;
 mod login;
+mod notices;
 mod push;
 mod registration;
 mod sessions;
