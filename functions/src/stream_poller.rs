@@ -267,13 +267,18 @@ pub async fn run(
     table: String,
 ) {
     let mut poller = None;
+    let mut warned = false;
     loop {
         if poller.is_none() {
             match StreamPoller::new(&sdk, &table).await {
                 Ok(p) => poller = Some(p),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the table's stream cannot be read; security events stay local")
+                // Said once: a table made before it had a stream (`scripts/local-stack
+                // start` adds one) would otherwise fill the log every second.
+                Err(e) if !warned => {
+                    warned = true;
+                    tracing::warn!(error = %e, "the table's stream cannot be read; security events stay local");
                 }
+                Err(_) => {}
             }
         }
         if let Some(p) = poller.as_mut() {

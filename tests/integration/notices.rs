@@ -288,10 +288,24 @@ async fn every_event_goes_to_the_operators_event_bus() {
     let poll = env.deliver_stream(&missing, false).await;
     let (batch, answer) = &poll.batches[0];
     assert_eq!(answer.batch_item_failures.len(), 1);
+    let failed = batch.records[0].dynamodb.sequence_number.clone();
+    assert_eq!(answer.batch_item_failures[0].item_identifier, failed);
+    // The next poll resumes at the failed record, as the event source mapping does.
+    let retried = env.deliver_stream(&bus, false).await;
     assert_eq!(
-        answer.batch_item_failures[0].item_identifier,
-        batch.records[0].dynamodb.sequence_number
+        retried.batches[0].0.records[0].dynamodb.sequence_number,
+        failed
     );
+    assert!(retried.batches[0].1.batch_item_failures.is_empty());
+
+    // One that keeps failing is given up after the last attempt (in AWS: the dead-letter
+    // queue), and what follows it goes on.
+    env.login("sven", "wrong password!").await.expect(401);
+    for _ in 0..latchkey_functions::stream_poller::MAX_ATTEMPTS {
+        let poll = env.deliver_stream(&missing, false).await;
+        assert_eq!(poll.batches[0].1.batch_item_failures.len(), 1);
+    }
+    assert!(env.deliver_stream(&bus, false).await.batches.is_empty());
 }
 
 /// moto's SQS through its JSON protocol: the tests need three calls, not a client crate.
