@@ -10,7 +10,7 @@ mod admin;
 mod fixtures;
 mod functions;
 mod lockout;
-mod machines;
+pub(crate) mod machines;
 mod notices;
 mod openapi;
 mod push;

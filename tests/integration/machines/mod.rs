@@ -19,7 +19,7 @@ mod interleaving;
 
 mod lockout;
 mod login;
-mod notices;
+pub(crate) mod notices;
 mod push;
 mod registration;
 mod sessions;

@@ -17,7 +17,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 /// A stream record inserting `item`, numbered `sequence`.
-fn inserted(sequence: usize, item: &Item) -> StreamRecord {
+pub(crate) fn inserted(sequence: usize, item: &Item) -> StreamRecord {
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let keys = HashMap::from([
         ("pk".to_owned(), s(&item.key.pk)),
@@ -51,7 +51,7 @@ async fn event_items(m: &Machine, username: &str, skip: usize) -> Vec<Item> {
     items.split_off(skip.min(items.len()))
 }
 
-fn batch(items: &[Item]) -> StreamEvent {
+pub(crate) fn batch(items: &[Item]) -> StreamEvent {
     StreamEvent {
         records: items
             .iter()
