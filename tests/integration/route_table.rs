@@ -267,6 +267,7 @@ const STREAM_READ: &[&str] = &[
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
     "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
 ];
 
 #[test]
