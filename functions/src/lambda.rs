@@ -5,19 +5,52 @@
 //! a binary links its own operation and no other, yet adds only that operation's small
 //! glue to compile, not another copy of the runtime.
 
-use lambda_http::{service_fn, Error};
+use lambda_http::{service_fn, Error, LambdaEvent};
+use latchkey::notify::bus::EventBridgeBus;
 use latchkey::routes::Handler;
+use latchkey::stream::{self, BatchResponse, StreamEvent};
 use latchkey::{App, Config};
 
 /// The whole `main` of the function serving `handler`'s endpoint.
 pub fn main(handler: Handler) -> Result<(), Error> {
+    run(serve(handler))
+}
+
+fn run(serving: impl std::future::Future<Output = Result<(), Error>>) -> Result<(), Error> {
     latchkey::telemetry::init();
     // Lambda sends a sandbox its next event only after the previous answer, so worker
     // threads would only add start-up time; password hashing runs on the blocking pool.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(handler))
+        .block_on(serving)
+}
+
+/// The whole `main` of the security-events function: batches of the table's stream
+/// records in, the record to resume from out (`ReportBatchItemFailures`).
+pub fn stream_main() -> Result<(), Error> {
+    run(serve_stream())
+}
+
+async fn serve_stream() -> Result<(), Error> {
+    let config = Config::from_env()?;
+    let sdk = latchkey::app::aws_sdk_config(&config).await?;
+    let bus = EventBridgeBus::new(
+        latchkey::app::eventbridge_client(&sdk),
+        config.event_bus.clone(),
+    );
+    let needs = latchkey::app::Needs {
+        sns: true,
+        keys: true,
+    };
+    let app = App::for_function(config, needs).await?;
+    let (app, bus) = (&app, &bus);
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<StreamEvent>| async move {
+            Ok::<BatchResponse, Error>(stream::handle(app, bus, &event.payload).await)
+        },
+    ))
+    .await
 }
 
 async fn serve(handler: Handler) -> Result<(), Error> {

@@ -5,3 +5,5 @@
 #[cfg(feature = "dev-server")]
 pub mod dev_server;
 pub mod lambda;
+#[cfg(feature = "dev-server")]
+pub mod stream_poller;

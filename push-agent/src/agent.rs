@@ -38,9 +38,9 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
-use crate::crypto::{answer_message, Decision, DeviceKey};
+use crate::crypto::{answer_message, notice_report_message, Decision, DeviceKey};
 use crate::error::{Error, Result};
-use crate::payload::{self, LoginPush};
+use crate::payload::{self, LoginPush, Message, Notice};
 use crate::sns::{self, CertSource, Envelope};
 use crate::state::{self, State};
 use crate::uri::is_loopback_url;
@@ -85,10 +85,36 @@ pub struct PromptView {
     pub expires_at: OffsetDateTime,
 }
 
+/// A security notice as shown to people and scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub notice_id: String,
+    /// What happened: the event type (`device_added`, `password_changed`, ...).
+    pub event: String,
+    pub username: String,
+    pub issuer: String,
+    pub device_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Option<String>,
+    /// Until when it may be reported.
+    pub expires_at: String,
+    /// Whether this agent reported it.
+    pub reported: bool,
+}
+
+/// The server's answer to a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportStatus {
+    pub status: String,
+    pub revoked_sessions: u64,
+}
+
 /// What happened to one SNS delivery (for logs and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Queued(String),
+    NoticeShown(String),
     Duplicate(String),
     Dropped(String),
     SubscriptionConfirmed(String),
@@ -114,14 +140,18 @@ struct Queue {
     /// Push ids already queued or answered, kept until they expire, so a redelivery
     /// cannot bring an answered push back.
     seen: HashMap<String, OffsetDateTime>,
+    /// Notices received, oldest first, until they expire; a notice delivered again (the
+    /// server sends each at least once) is known by its id and shown once.
+    notices: Vec<(Notice, bool)>,
 }
 
 impl Queue {
     fn prune(&mut self, now: OffsetDateTime) -> bool {
-        let before = self.pending.len();
+        let before = self.pending.len() + self.notices.len();
         self.pending.retain(|p| p.expires_at > now);
         self.seen.retain(|_, expires| *expires > now);
-        before != self.pending.len()
+        self.notices.retain(|(n, _)| n.expires_at > now);
+        before != self.pending.len() + self.notices.len()
     }
 }
 
@@ -203,6 +233,51 @@ fn view(p: &LoginPush) -> PendingView {
         user_agent: printable(&p.user_agent),
         expires_at: rfc3339(p.expires_at),
     }
+}
+
+fn notice_view(n: &Notice, reported: bool) -> NoticeView {
+    let clean = |text: &Option<String>| text.as_deref().map(printable);
+    let signed = &n.signed;
+    NoticeView {
+        notice_id: signed.notice_id.clone(),
+        event: printable(&signed.event),
+        username: printable(&signed.username),
+        issuer: printable(&signed.issuer),
+        device_name: clean(&signed.device_name),
+        ip: clean(&signed.ip),
+        user_agent: clean(&signed.user_agent),
+        created_at: n.created_at.map(rfc3339),
+        expires_at: rfc3339(n.expires_at),
+        reported,
+    }
+}
+
+/// A notice in words, for the terminal (its fields already cleaned).
+pub fn describe_notice(n: &NoticeView) -> String {
+    let what = match n.event.as_str() {
+        "device_added" => "a device was added",
+        "device_removed" => "a device was removed",
+        "recovery_codes_generated" => "new recovery codes were generated",
+        "recovery_code_used" => "a recovery code was used to sign in",
+        "mfa_disabled" => "two-step verification was turned off",
+        "password_changed" => "the password was changed",
+        other => other,
+    };
+    let device = n
+        .device_name
+        .as_deref()
+        .map(|name| format!(" ({name})"))
+        .unwrap_or_default();
+    let unknown = || "unknown".to_owned();
+    format!(
+        "\nSecurity notice for {} at {}: {what}{device}\n  from:    {}\n  browser: {}\n  when:    {}\n  Not you? push-agent report {} (or type r at the prompt)",
+        n.username,
+        n.issuer,
+        n.ip.clone().unwrap_or_else(unknown),
+        n.user_agent.clone().unwrap_or_else(unknown),
+        n.created_at.clone().unwrap_or_else(unknown),
+        n.notice_id,
+    )
 }
 
 /// `{"error": {"code", "message"}}`
@@ -392,7 +467,10 @@ impl Agent {
             Outcome::Duplicate(push_id) => {
                 debug!(push_id = %printable(push_id), "duplicate delivery ignored")
             }
-            Outcome::Queued(_) | Outcome::SubscriptionConfirmed(_) | Outcome::Unsubscribed(_) => {}
+            Outcome::Queued(_)
+            | Outcome::NoticeShown(_)
+            | Outcome::SubscriptionConfirmed(_)
+            | Outcome::Unsubscribed(_) => {}
         }
         outcome
     }
@@ -438,7 +516,8 @@ impl Agent {
         };
         let now = self.now();
         let push = match payload::verify(&env.message, &server_key, &device_id, now) {
-            Ok(push) => push,
+            Ok(Message::Login(push)) => push,
+            Ok(Message::Notice(notice)) => return self.notice(notice, now),
             Err(reason) => return Outcome::Dropped(reason.to_string()),
         };
         let push_id = push.push_id.clone();
@@ -462,6 +541,111 @@ impl Agent {
         }
         self.changed();
         Outcome::Queued(push_id)
+    }
+
+    fn notice(&self, notice: Notice, now: OffsetDateTime) -> Outcome {
+        let notice_id = notice.signed.notice_id.clone();
+        let view = {
+            let Ok(mut queue) = self.queue() else {
+                return Outcome::Dropped("queue unavailable".to_owned());
+            };
+            queue.prune(now);
+            if queue
+                .notices
+                .iter()
+                .any(|(n, _)| n.signed.notice_id == notice_id)
+            {
+                info!(notice_id = %printable(&notice_id), "security notice delivered again; shown once");
+                return Outcome::Duplicate(notice_id);
+            }
+            let view = notice_view(&notice, false);
+            queue.notices.push((notice, false));
+            view
+        };
+        info!(
+            notice_id = %printable(&notice_id),
+            event = %view.event,
+            ip = %view.ip.as_deref().unwrap_or("unknown"),
+            "security notice received"
+        );
+        let mut out = std::io::stdout().lock();
+        let _ =
+            std::io::Write::write_all(&mut out, format!("{}\n", describe_notice(&view)).as_bytes());
+        let _ = std::io::Write::flush(&mut out);
+        drop(out);
+        self.changed();
+        Outcome::NoticeShown(notice_id)
+    }
+
+    /// Notices received and not yet expired, oldest first.
+    pub fn notices(&self) -> Vec<NoticeView> {
+        let now = self.now();
+        let Ok(mut queue) = self.queue() else {
+            return Vec::new();
+        };
+        queue.prune(now);
+        queue
+            .notices
+            .iter()
+            .map(|(n, reported)| notice_view(n, *reported))
+            .collect()
+    }
+
+    /// "This wasn't me": reports `notice_id` (or the newest notice not reported yet) with
+    /// the device's signature; the server ends every session of the account.
+    pub async fn report(&self, notice_id: Option<&str>) -> Result<ReportStatus> {
+        let (key, device_id) = {
+            let id = self.identity()?;
+            (
+                Arc::clone(&id.key),
+                id.state.device_id.clone().ok_or(Error::NotEnrolled)?,
+            )
+        };
+        let notice = {
+            let mut queue = self.queue()?;
+            queue.prune(self.now());
+            match notice_id {
+                Some(id) => queue.notices.iter().find(|(n, _)| n.signed.notice_id == id),
+                None => queue.notices.iter().rev().find(|(_, reported)| !reported),
+            }
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| Error::NoNotice(notice_id.map(printable)))?
+        };
+        let message = notice_report_message(&notice.signed.notice_id, &device_id);
+        let signature = key.sign(&self.inner.rng, message.as_bytes())?;
+        let body = latchkey_wire::NoticeReportRequest {
+            notice_id: notice.signed.notice_id.clone(),
+            device_id,
+            signature,
+        };
+        let response = self
+            .inner
+            .http
+            .post(notice.report_url.clone())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Error::network("sending the report", &e))?;
+        if !response.status().is_success() {
+            return Err(server_error(response).await);
+        }
+        let answer: ReportStatus = response
+            .json()
+            .await
+            .map_err(|e| Error::network("reading the server's answer", &e))?;
+        if let Ok(mut queue) = self.queue() {
+            for (n, reported) in queue.notices.iter_mut() {
+                if n.signed.notice_id == notice.signed.notice_id {
+                    *reported = true;
+                }
+            }
+        }
+        self.changed();
+        info!(notice_id = %printable(&notice.signed.notice_id), revoked_sessions = answer.revoked_sessions, "notice reported");
+        Ok(ReportStatus {
+            status: printable(&answer.status),
+            revoked_sessions: answer.revoked_sessions,
+        })
     }
 
     async fn confirm_subscription(&self, env: &Envelope) -> Outcome {

@@ -40,6 +40,18 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Deny a pending push.
     Deny(DenyArgs),
+    /// List the security notices the running agent received, one JSON object a line.
+    Notices(ClientArgs),
+    /// Report a security notice: "this wasn't me" (every session of the account ends).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Notice to report [default: the newest one not reported yet].
+    pub notice_id: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,13 +206,16 @@ pub async fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Enroll(args) => enroll_command(args).await,
         Command::Run(args) => run_command(args).await,
-        Command::Pending(args) => {
-            let client = client(&args)?;
-            for item in client.pending().await? {
-                let line = serde_json::to_string(&item)
-                    .map_err(|_| Error::Control("could not print the answer".to_owned()))?;
-                print_line(&line);
-            }
+        Command::Pending(args) => print_lines(&client(&args)?.pending().await?),
+        Command::Notices(args) => print_lines(&client(&args)?.notices().await?),
+        Command::Report(args) => {
+            let answer = client(&args.client)?
+                .report(args.notice_id.as_deref())
+                .await?;
+            print_line(&format!(
+                "{}: {} sessions signed out",
+                answer.status, answer.revoked_sessions
+            ));
             Ok(())
         }
         Command::Approve(args) => {
@@ -224,6 +239,15 @@ pub async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn print_lines<T: serde::Serialize>(items: &[T]) -> Result<()> {
+    for item in items {
+        let line = serde_json::to_string(item)
+            .map_err(|_| Error::Control("could not print the answer".to_owned()))?;
+        print_line(&line);
+    }
+    Ok(())
 }
 
 fn client(args: &ClientArgs) -> Result<Client> {

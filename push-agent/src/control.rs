@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{server_error, Agent, AnswerStatus, PendingView};
+use crate::agent::{server_error, Agent, AnswerStatus, NoticeView, PendingView, ReportStatus};
 use crate::crypto::{constant_time_eq, random_token, system_random, Decision};
 use crate::error::{Error, Result};
 use crate::state;
@@ -110,6 +110,11 @@ struct AnswerRequest {
     number: Option<String>,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct ReportRequest {
+    notice_id: Option<String>,
+}
+
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -135,10 +140,26 @@ fn unauthorized() -> Response {
 }
 
 async fn pending_handler(AxumState(s): AxumState<ServerState>, headers: HeaderMap) -> Response {
-    if !authorized(&headers, &s.token) {
-        return unauthorized();
+    listing(&s, &headers, Agent::pending)
+}
+
+/// The request body of an authorized caller: authenticated before anything is parsed.
+fn authorized_body<T: serde::de::DeserializeOwned>(
+    s: &ServerState,
+    headers: &HeaderMap,
+    body: &[u8],
+    expected: &str,
+) -> std::result::Result<T, Box<Response>> {
+    if !authorized(headers, &s.token) {
+        return Err(Box::new(unauthorized()));
     }
-    Json(s.agent.pending()).into_response()
+    serde_json::from_slice::<T>(body).map_err(|_| {
+        Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            expected,
+        ))
+    })
 }
 
 async fn answer_handler(
@@ -146,16 +167,14 @@ async fn answer_handler(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    // Authenticate before parsing anything.
-    if !authorized(&headers, &s.token) {
-        return unauthorized();
-    }
-    let Ok(request) = serde_json::from_slice::<AnswerRequest>(&body) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "expected {push_id?, decision, number?}",
-        );
+    let request: AnswerRequest = match authorized_body(
+        &s,
+        &headers,
+        &body,
+        "expected {push_id?, decision, number?}",
+    ) {
+        Ok(request) => request,
+        Err(response) => return *response,
     };
     match s
         .agent
@@ -167,23 +186,61 @@ async fn answer_handler(
         .await
     {
         Ok(answer) => Json(answer).into_response(),
-        // Relay the server's own status and error body unchanged.
-        Err(Error::Server {
+        Err(e) => agent_error(e),
+    }
+}
+
+async fn notices_handler(AxumState(s): AxumState<ServerState>, headers: HeaderMap) -> Response {
+    listing(&s, &headers, Agent::notices)
+}
+
+/// A list the agent keeps, to an authorized caller.
+fn listing<T: Serialize>(s: &ServerState, headers: &HeaderMap, list: fn(&Agent) -> T) -> Response {
+    if !authorized(headers, &s.token) {
+        return unauthorized();
+    }
+    Json(list(&s.agent)).into_response()
+}
+
+async fn report_handler(
+    AxumState(s): AxumState<ServerState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let request: ReportRequest = match authorized_body(&s, &headers, &body, "expected {notice_id?}")
+    {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    match s.agent.report(request.notice_id.as_deref()).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => agent_error(e),
+    }
+}
+
+/// An error of the agent as the control channel's answer: the server's own status and
+/// error body are relayed unchanged.
+fn agent_error(error: Error) -> Response {
+    match error {
+        Error::Server {
             status,
             code,
             message,
-        }) => error_response(
+        } => error_response(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             &code,
             &message,
         ),
-        Err(e @ Error::NoPending(_)) => {
+        e @ Error::NoPending(_) => {
             error_response(StatusCode::NOT_FOUND, "no_pending_push", &e.to_string())
         }
-        Err(e @ Error::InvalidArgument(_)) => {
+        e @ Error::NoNotice(_) => {
+            error_response(StatusCode::NOT_FOUND, "no_notice", &e.to_string())
+        }
+        e @ Error::InvalidArgument(_) => {
             error_response(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
         }
-        Err(e) => error_response(StatusCode::BAD_GATEWAY, "agent_error", &e.to_string()),
+        e => error_response(StatusCode::BAD_GATEWAY, "agent_error", &e.to_string()),
     }
 }
 
@@ -191,6 +248,8 @@ pub fn router(agent: Agent, token: String) -> Router {
     Router::new()
         .route("/v1/pending", get(pending_handler))
         .route("/v1/answer", post(answer_handler))
+        .route("/v1/notices", get(notices_handler))
+        .route("/v1/report", post(report_handler))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(ServerState { agent, token })
 }
@@ -228,20 +287,45 @@ impl Client {
     }
 
     pub async fn pending(&self) -> Result<Vec<PendingView>> {
+        self.get("/v1/pending").await
+    }
+
+    pub async fn notices(&self) -> Result<Vec<NoticeView>> {
+        self.get("/v1/notices").await
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         let response = self
             .http
-            .get(format!("{}/v1/pending", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await
             .map_err(|e| Error::network("reaching the agent", &e))?;
-        if !response.status().is_success() {
-            return Err(server_error(response).await);
-        }
-        response
-            .json()
+        read_answer(response).await
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
             .await
-            .map_err(|e| Error::network("reading the agent's answer", &e))
+            .map_err(|e| Error::network("reaching the agent", &e))?;
+        read_answer(response).await
+    }
+
+    pub async fn report(&self, notice_id: Option<&str>) -> Result<ReportStatus> {
+        let request = ReportRequest {
+            notice_id: notice_id.map(str::to_owned),
+        };
+        self.post("/v1/report", &request).await
     }
 
     pub async fn answer(
@@ -255,22 +339,18 @@ impl Client {
             decision,
             number: number.map(str::to_owned),
         };
-        let response = self
-            .http
-            .post(format!("{}/v1/answer", self.base))
-            .bearer_auth(&self.token)
-            .json(&request)
-            .send()
-            .await
-            .map_err(|e| Error::network("reaching the agent", &e))?;
-        if !response.status().is_success() {
-            return Err(server_error(response).await);
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| Error::network("reading the agent's answer", &e))
+        self.post("/v1/answer", &request).await
     }
+}
+
+async fn read_answer<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    if !response.status().is_success() {
+        return Err(server_error(response).await);
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| Error::network("reading the agent's answer", &e))
 }
 
 #[cfg(test)]

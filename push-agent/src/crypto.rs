@@ -7,7 +7,7 @@ use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
 
 use crate::error::{Error, Result};
 
-pub use latchkey_wire::{answer_message, enroll_message, Decision};
+pub use latchkey_wire::{answer_message, enroll_message, notice_report_message, Decision};
 
 /// The one place the agent creates ring's system randomness (the workspace's clippy
 /// rule). ring's `SecureRandom` is sealed, so this is the only implementation anyway;

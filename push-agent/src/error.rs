@@ -48,6 +48,9 @@ pub enum Error {
     #[error("no pending push{}", .0.as_deref().map(|id| format!(" with id {id}")).unwrap_or_default())]
     NoPending(Option<String>),
 
+    #[error("no notice{}", .0.as_deref().map(|id| format!(" with id {id}")).unwrap_or_else(|| " to report".to_owned()))]
+    NoNotice(Option<String>),
+
     #[error("control channel: {0}")]
     Control(String),
 }

@@ -62,7 +62,7 @@ pub enum DropReason {
     ForeignDevice,
     #[error("push expired at {0}")]
     Expired(String),
-    #[error("respond_url is not usable: {0}")]
+    #[error("respond_url or report_url is not usable: {0}")]
     BadRespondUrl(String),
 }
 
@@ -77,42 +77,83 @@ impl From<PayloadError> for DropReason {
     }
 }
 
+/// A security notice whose signature, version, device and expiry have been checked:
+/// something changed on the account, and the user may report it ("this wasn't me").
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The notice as the server signed it.
+    pub signed: latchkey_wire::Notice,
+    pub created_at: Option<OffsetDateTime>,
+    /// Until when it may be reported.
+    pub expires_at: OffsetDateTime,
+    pub report_url: Url,
+}
+
+/// A checked message: a login push to answer, or a notice to show.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Login(LoginPush),
+    Notice(Notice),
+}
+
 /// Checks a push `Message` (the SNS Message field, as text) for this device at `now`.
 pub fn verify(
     message: &str,
     server_key: &[u8],
     device_id: &str,
     now: OffsetDateTime,
-) -> Result<LoginPush, DropReason> {
+) -> Result<Message, DropReason> {
     let signed = SignedEnvelope::parse(message)?;
     if !verify_server_signature(server_key, signed.payload.as_bytes(), &signed.signature) {
         return Err(DropReason::BadSignature);
     }
+    match Payload::parse(&signed.payload)? {
+        Payload::Login(push) => login(push, device_id, now).map(Message::Login),
+        Payload::Notice(notice) => self::notice(notice, device_id, now).map(Message::Notice),
+    }
+}
 
-    let raw = match Payload::parse(&signed.payload)? {
-        Payload::Login(push) => push,
-        // Security notices are not shown yet: dropped like any other unknown type.
-        other => return Err(DropReason::UnsupportedType(other.kind().to_owned())),
-    };
-    if raw.device_id != device_id {
+/// The device, expiry and answer URL checks every message type shares.
+fn checked(
+    for_device: &str,
+    device_id: &str,
+    expires_at: &str,
+    url: &str,
+    now: OffsetDateTime,
+) -> Result<(OffsetDateTime, Url), DropReason> {
+    if for_device != device_id {
         return Err(DropReason::ForeignDevice);
     }
-    let expires_at = OffsetDateTime::parse(&raw.expires_at, &Rfc3339)
+    let expires = OffsetDateTime::parse(expires_at, &Rfc3339)
         .map_err(|_| DropReason::Malformed("expires_at is not RFC 3339".to_owned()))?;
-    if now >= expires_at {
-        return Err(DropReason::Expired(raw.expires_at));
+    if now >= expires {
+        return Err(DropReason::Expired(expires_at.to_owned()));
     }
-    let created_at = OffsetDateTime::parse(&raw.created_at, &Rfc3339).ok();
-    let respond_url = Url::parse(&raw.respond_url)
-        .map_err(|_| DropReason::BadRespondUrl("not an absolute URL".to_owned()))?;
-    check_transport(&respond_url).map_err(DropReason::BadRespondUrl)?;
+    let url =
+        Url::parse(url).map_err(|_| DropReason::BadRespondUrl("not an absolute URL".to_owned()))?;
+    check_transport(&url).map_err(DropReason::BadRespondUrl)?;
+    Ok((expires, url))
+}
+
+fn login(
+    raw: latchkey_wire::LoginPush,
+    device_id: &str,
+    now: OffsetDateTime,
+) -> Result<LoginPush, DropReason> {
+    let (expires_at, respond_url) = checked(
+        &raw.device_id,
+        device_id,
+        &raw.expires_at,
+        &raw.respond_url,
+        now,
+    )?;
     if raw.push_id.is_empty() || raw.challenge.is_empty() {
         return Err(DropReason::Malformed(
             "push_id or challenge is empty".to_owned(),
         ));
     }
-
     Ok(LoginPush {
+        created_at: OffsetDateTime::parse(&raw.created_at, &Rfc3339).ok(),
         push_id: raw.push_id,
         challenge: raw.challenge,
         device_id: raw.device_id,
@@ -120,9 +161,31 @@ pub fn verify(
         issuer: raw.issuer,
         ip: raw.ip,
         user_agent: raw.user_agent,
-        created_at,
         expires_at,
         respond_url,
+    })
+}
+
+fn notice(
+    raw: latchkey_wire::Notice,
+    device_id: &str,
+    now: OffsetDateTime,
+) -> Result<Notice, DropReason> {
+    let (expires_at, report_url) = checked(
+        &raw.device_id,
+        device_id,
+        &raw.expires_at,
+        &raw.report_url,
+        now,
+    )?;
+    if raw.notice_id.is_empty() {
+        return Err(DropReason::Malformed("notice_id is empty".to_owned()));
+    }
+    Ok(Notice {
+        created_at: OffsetDateTime::parse(&raw.created_at, &Rfc3339).ok(),
+        signed: raw,
+        expires_at,
+        report_url,
     })
 }
 
@@ -153,19 +216,28 @@ pub(crate) mod tests {
             .unwrap()
     }
 
+    fn as_login(message: Message) -> LoginPush {
+        match message {
+            Message::Login(push) => push,
+            other => panic!("not a login push: {other:?}"),
+        }
+    }
+
     const NOW: OffsetDateTime = datetime!(2026-11-28 10:00:30 UTC);
 
     #[test]
     fn accepts_a_good_push() {
         let key = server_key();
         let payload = payload_json("dev_1", "2026-11-28T10:02:00Z").to_string();
-        let push = verify(
-            &sign_message(&key, &payload),
-            key.public_key().as_ref(),
-            "dev_1",
-            NOW,
-        )
-        .unwrap();
+        let push = as_login(
+            verify(
+                &sign_message(&key, &payload),
+                key.public_key().as_ref(),
+                "dev_1",
+                NOW,
+            )
+            .unwrap(),
+        );
         assert_eq!(push.push_id, "push_1");
         assert_eq!(push.username, "alice");
         assert_eq!(push.expires_at, datetime!(2026-11-28 10:02:00 UTC));
@@ -173,7 +245,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn reads_what_the_server_builds_and_drops_notices() {
+    fn reads_what_the_server_builds_pushes_and_notices() {
         let key = server_key();
         let pk = key.public_key().as_ref().to_vec();
         let built = latchkey_wire::LoginPush {
@@ -188,13 +260,15 @@ pub(crate) mod tests {
             expires_at: "2026-11-28T10:02:00Z".to_owned(),
             respond_url: "https://mfa.example.com/v1/push/respond".to_owned(),
         };
-        let push = verify(
-            &sign_message(&key, &built.to_json().unwrap()),
-            &pk,
-            "dev_1",
-            NOW,
-        )
-        .unwrap();
+        let push = as_login(
+            verify(
+                &sign_message(&key, &built.to_json().unwrap()),
+                &pk,
+                "dev_1",
+                NOW,
+            )
+            .unwrap(),
+        );
         assert_eq!(push.push_id, built.push_id);
         assert_eq!(push.challenge, built.challenge);
         assert_eq!(push.created_at, Some(datetime!(2026-11-28 10:00:00 UTC)));
@@ -210,22 +284,27 @@ pub(crate) mod tests {
             issuer: "Latchkey".to_owned(),
             event: "device_added".to_owned(),
             device_name: None,
-            ip: "203.0.113.9".to_owned(),
-            user_agent: "Firefox/140".to_owned(),
+            ip: Some("203.0.113.9".to_owned()),
+            user_agent: None,
             created_at: "2026-11-28T10:00:00Z".to_owned(),
             expires_at: "2026-12-05T10:00:00Z".to_owned(),
             report_url: "https://mfa.example.com/v1/push/report".to_owned(),
         };
+        let signed = sign_message(&key, &notice.to_json().unwrap());
+        let Message::Notice(read) = verify(&signed, &pk, "dev_1", NOW).unwrap() else {
+            panic!("a notice reads as a notice");
+        };
+        assert_eq!(read.signed, notice);
+        assert_eq!(read.expires_at, datetime!(2026-12-05 10:00:00 UTC));
+        // For another device, or past its seven days: dropped.
         assert_eq!(
-            verify(
-                &sign_message(&key, &notice.to_json().unwrap()),
-                &pk,
-                "dev_1",
-                NOW
-            )
-            .unwrap_err(),
-            DropReason::UnsupportedType("notice".to_owned())
+            verify(&signed, &pk, "dev_2", NOW).unwrap_err(),
+            DropReason::ForeignDevice
         );
+        assert!(matches!(
+            verify(&signed, &pk, "dev_1", datetime!(2026-12-05 10:00:00 UTC)),
+            Err(DropReason::Expired(_))
+        ));
     }
 
     #[test]

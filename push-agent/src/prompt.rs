@@ -80,6 +80,12 @@ async fn prompt_loop(
         let Some(prompt) = agent.newest_pending() else {
             shown = None;
             tokio::select! {
+                line = lines.recv() => {
+                    let Some(line) = line else { return };
+                    if !report_line(&agent, line.trim()).await && !line.trim().is_empty() {
+                        say("No login request is waiting (type r to report the newest security notice).");
+                    }
+                }
                 r = changes.changed() => if r.is_err() { return },
                 () = stopped(&mut shutdown) => return,
             }
@@ -99,7 +105,9 @@ async fn prompt_loop(
                     say("\nstdin closed: answer with `push-agent approve` or `deny` from now on");
                     return;
                 };
-                if answer_line(&agent, current, line.trim()).await {
+                if report_line(&agent, line.trim()).await {
+                    ask();
+                } else if answer_line(&agent, current, line.trim()).await {
                     shown = None;
                 } else {
                     ask();
@@ -119,6 +127,32 @@ async fn prompt_loop(
 /// Drops the watch guard before it can be held across an await.
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
+}
+
+/// `r` / `report [notice_id]`: "this wasn't me" about a security notice. Returns whether
+/// the line was such a command.
+async fn report_line(agent: &Agent, line: &str) -> bool {
+    let Some(notice_id) = report_command(line) else {
+        return false;
+    };
+    match agent.report(notice_id).await {
+        Ok(answer) => say(&format!(
+            "Reported. {} sessions of the account were signed out; change your password.",
+            answer.revoked_sessions
+        )),
+        Err(e) => say(&format!("error: {e}")),
+    }
+    true
+}
+
+/// `Some(notice id or none)` for a report command; `None` for anything else (a number,
+/// `d`).
+fn report_command(line: &str) -> Option<Option<&str>> {
+    match line.split_once(' ') {
+        Some(("r" | "report", id)) if !id.trim().is_empty() => Some(Some(id.trim())),
+        None if matches!(line, "r" | "report") => Some(None),
+        _ => None,
+    }
 }
 
 /// Returns true when the push is settled (answered, or gone).
@@ -145,6 +179,25 @@ async fn answer_line(agent: &Agent, push: &PendingView, line: &str) -> bool {
             say(&format!("error: {e}"));
             // The agent keeps the push when the server decided nothing; ask again then.
             agent.pending().iter().all(|p| p.push_id != push.push_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_commands_are_told_from_numbers_and_denials() {
+        assert_eq!(report_command("r"), Some(None));
+        assert_eq!(report_command("report"), Some(None));
+        assert_eq!(report_command("r bm9yYQ.1.x"), Some(Some("bm9yYQ.1.x")));
+        assert_eq!(
+            report_command("report  bm9yYQ.1.x "),
+            Some(Some("bm9yYQ.1.x"))
+        );
+        for other in ["123456", "d", "deny", "", "rr", "r "] {
+            assert_eq!(report_command(other), None, "{other:?}");
         }
     }
 }

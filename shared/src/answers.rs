@@ -438,6 +438,15 @@ pub enum PushLoginStatus {
     Authenticated(SignedIn),
 }
 
+/// A security notice reported ("this wasn't me"): every session of the account ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticeReported {
+    #[schema(value_type = s::NoticeStatus)]
+    pub status: &'static str,
+    /// How many sessions of the account were revoked.
+    pub revoked_sessions: usize,
+}
+
 /// The device's answer to a push, as recorded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PushAnswered {

@@ -232,6 +232,11 @@ pub async fn aws_sdk_config(config: &Config) -> Result<SdkConfig> {
     default_chain(config).await
 }
 
+/// The EventBridge client of the security-events function (and the dev server's).
+pub fn eventbridge_client(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(sdk)
+}
+
 const AWS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
 
 #[cfg(feature = "aws-default-chain")]

@@ -25,6 +25,8 @@ pub enum EventType {
     MfaDisabled,
     PasswordChanged,
     SessionRevoked,
+    /// The push device said "this wasn't me" about a security notice.
+    NoticeReported,
     /// Operator actions from `latchkey-admin` (reset-mfa, unlock, revoke-sessions); not in
     /// the API's base list of event types, which names the user's own actions; the detail
     /// names the action and the operator (`reset-mfa by alice`).
@@ -47,6 +49,7 @@ impl EventType {
             EventType::MfaDisabled => "mfa_disabled",
             EventType::PasswordChanged => "password_changed",
             EventType::SessionRevoked => "session_revoked",
+            EventType::NoticeReported => "notice_reported",
             EventType::AdminAction => "admin_action",
         }
     }

@@ -12,8 +12,8 @@ use crate::domain::{sha256_hex, REAUTHENTICATION_SECS, SESSION_SECS};
 use crate::error::{Error, Result};
 use crate::http::{self, Request};
 use crate::records::{
-    self, events_partition, load, profile_key, session_index_key, session_key, Profile, Scope,
-    Session, SessionIndex, Stored, SESSION_INDEX_PREFIX,
+    self, decode, events_partition, load, profile_key, session_index_key, session_key, Profile,
+    Scope, Session, SessionIndex, Stored, SESSION_INDEX_PREFIX,
 };
 use crate::store::{Expect, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -300,4 +300,63 @@ pub fn revoke_by_hash(username: &str, token_hash: &str) -> Vec<Write> {
             expect: Expect::Anything,
         },
     ]
+}
+
+/// Index items read per query when looking for sessions.
+pub const SESSION_PAGE: usize = 100;
+/// Sessions ended per transaction: two deletes each, plus the event, well inside
+/// DynamoDB's 100 items per TransactWriteItems.
+pub const SESSIONS_PER_WRITE: usize = 25;
+
+/// Token hashes of the user's sessions, from their index items, at most `limit`; with
+/// `live_at`, only those not yet expired then.
+pub async fn session_hashes(
+    app: &App,
+    username: &str,
+    limit: usize,
+    live_at: Option<(&Profile, Instant)>,
+) -> Result<Vec<String>> {
+    let items = app
+        .store
+        .query_desc(&events_partition(username), SESSION_INDEX_PREFIX, limit)
+        .await?;
+    let mut hashes = Vec::with_capacity(items.len());
+    for item in &items {
+        let index = decode::<SessionIndex>(item)?.value;
+        if live_at.is_none_or(|(profile, now)| alive(app, profile, &index, now)) {
+            hashes.push(index.token_hash);
+        }
+    }
+    Ok(hashes)
+}
+
+/// Ends every session of `username` (expired ones too: their items go as well). `first`
+/// joins the first write, so the action's event is never apart from its effect. Returns
+/// how many sessions were ended.
+pub async fn revoke_all(app: &App, username: &str, mut first: Vec<Write>) -> Result<usize> {
+    let mut revoked = 0;
+    loop {
+        let hashes = session_hashes(app, username, SESSION_PAGE, None).await?;
+        for chunk in hashes.chunks(SESSIONS_PER_WRITE) {
+            let mut writes = std::mem::take(&mut first);
+            for hash in chunk {
+                writes.extend(revoke_by_hash(username, hash));
+            }
+            // Deletes expect nothing and the event is new: only a transaction conflict
+            // can fail this, and re-sending the same writes is then right.
+            crate::txn::retrying(app, || {
+                crate::txn::commit(app, writes.clone(), crate::txn::contention)
+            })
+            .await?;
+            revoked += chunk.len();
+        }
+        // Strongly consistent queries: a full page means there may be more.
+        if hashes.len() < SESSION_PAGE {
+            break;
+        }
+    }
+    if !first.is_empty() {
+        crate::txn::commit(app, first, crate::txn::contention).await?;
+    }
+    Ok(revoked)
 }

@@ -45,6 +45,9 @@ impl std::fmt::Debug for MasterSecretSource {
 pub struct Config {
     pub table: String,
     pub push_topic_arn: Option<String>,
+    /// The EventBridge bus the security-events function puts every event on
+    /// (`LATCHKEY_EVENT_BUS`, a name or ARN).
+    pub event_bus: Option<String>,
     /// Set for local stacks (moto); unset means the real AWS endpoints.
     pub aws_endpoint: Option<String>,
     pub aws_region: Option<String>,
@@ -115,6 +118,7 @@ impl Config {
         Ok(Config {
             table: get("LATCHKEY_TABLE").unwrap_or_else(|| "latchkey".to_owned()),
             push_topic_arn: get("LATCHKEY_PUSH_TOPIC_ARN"),
+            event_bus: get("LATCHKEY_EVENT_BUS"),
             aws_endpoint: get("LATCHKEY_AWS_ENDPOINT"),
             aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             aws_credentials: match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {

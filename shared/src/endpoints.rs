@@ -215,3 +215,6 @@ endpoint!(RevokeOtherSessions(()) -> a::Revoked,
 endpoint!(ChangePassword(accounts::PasswordChange) -> a::PasswordChanged,
     parse(r) { http::json_body(r) },
     run(app, caller, body) { accounts::change_password(app, signed_in(caller)?, body).await });
+endpoint!(PushReport(push::NoticeReportRequest) -> a::NoticeReported,
+    parse(r) { http::json_body(r) },
+    run(app, caller, body) { push::report(app, body).await });

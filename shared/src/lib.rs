@@ -23,6 +23,7 @@ pub mod enrollment;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod notice;
 pub mod notify;
 pub mod operation;
 pub mod ops;
@@ -35,6 +36,7 @@ pub mod schema;
 pub mod second_factor;
 pub mod source;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod txn;
 

@@ -34,4 +34,5 @@ pub enum Operation {
     RevokeSession,
     RevokeOtherSessions,
     ChangePassword,
+    PushReport,
 }

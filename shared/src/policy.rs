@@ -100,6 +100,7 @@ pub const POLICIES: &[Policy] = &[
     policy!(RevokeOtherSessions, Full, Never),
     // Judges `current_password` itself, counted toward the lock like any password check.
     policy!(ChangePassword, Full, Never),
+    policy!(PushReport, Public, Never),
 ];
 
 /// Refuses everything: what an operation missing from the table gets (a test keeps the

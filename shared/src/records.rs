@@ -355,6 +355,48 @@ pub struct Event {
     pub user_agent: Option<String>,
 }
 
+/// The sort key of an event: time first, so a query on the prefix lists them in order.
+pub fn event_key(username: &str, at: i64, id: &str) -> Key {
+    Key::new(
+        events_partition(username),
+        format!("{EVENT_PREFIX}{at:015}#{id}"),
+    )
+}
+
+/// Sort-key prefix of the marks left by reported notices (see [`NoticeReport`]).
+pub const NOTICE_REPORT_PREFIX: &str = "NOTICE#";
+
+/// Where the report of the notice about event (`at`, `id`) is kept.
+pub fn notice_report_key(username: &str, at: i64, id: &str) -> Key {
+    Key::new(
+        events_partition(username),
+        format!("{NOTICE_REPORT_PREFIX}{at:015}#{id}"),
+    )
+}
+
+/// A security notice reported by its device ("this wasn't me"): created, never replaced,
+/// in the same write as the report's effects, so a notice is reported once. It lives
+/// as long as the notice could be reported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoticeReport {
+    pub username: String,
+    /// The event the notice was about: its time and id.
+    pub event_at: i64,
+    pub event_id: String,
+    pub device_id: String,
+    pub reported_at: i64,
+    pub expires_at: i64,
+}
+
+impl Record for NoticeReport {
+    fn key(&self) -> Key {
+        notice_report_key(&self.username, self.event_at, &self.event_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        ttl_from_millis(self.expires_at)
+    }
+}
+
 /// A record type and where it lives.
 pub trait Record: Serialize + DeserializeOwned {
     fn key(&self) -> Key;
@@ -424,10 +466,7 @@ impl Record for PasskeyLogin {
 }
 impl Record for Event {
     fn key(&self) -> Key {
-        Key::new(
-            events_partition(&self.username),
-            format!("{EVENT_PREFIX}{:015}#{}", self.at, self.id),
-        )
+        event_key(&self.username, self.at, &self.id)
     }
     fn ttl(&self) -> Option<i64> {
         Some(self.at.div_euclid(1000) + EVENT_RETENTION_SECS)

@@ -89,7 +89,43 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE" "/v1/sessions/{id}" => "revoke-session", RevokeSession, keys: false, GET_PUT_DELETE, &[]),
     route!("POST" "/v1/sessions/revoke-others" => "revoke-other-sessions", RevokeOtherSessions, keys: false, SESSIONS, &[]),
     route!("PUT" "/v1/password" => "change-password", ChangePassword, keys: false, SESSIONS, &[]),
+    route!("POST" "/v1/push/report" => "push-report", PushReport, keys: false, REPORT, &["Unsubscribe"]),
 ];
+
+/// A report spends the notice, revokes every session and may remove a device.
+const REPORT: &[&str] = &[
+    "GetItem",
+    "PutItem",
+    "DeleteItem",
+    "Query",
+    "ConditionCheckItem",
+];
+
+/// A Lambda function that serves no route: it is triggered by something else than API
+/// Gateway. The same checks as for the routes' functions hold (its binary, its template
+/// entry and its IAM actions; tests/integration/route_table.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct Function {
+    pub function: &'static str,
+    /// What triggers it, as the template's event type (`DynamoDB`).
+    pub trigger: &'static str,
+    pub keys: bool,
+    pub dynamodb: &'static [&'static str],
+    pub sns: &'static [&'static str],
+    /// EventBridge actions on the operators' bus.
+    pub events: &'static [&'static str],
+}
+
+/// The functions that serve no route.
+pub const FUNCTIONS: &[Function] = &[Function {
+    // crate::stream: notices to push devices, events to the operators' bus.
+    function: "security-events",
+    trigger: "DynamoDB",
+    keys: true,
+    dynamodb: &["GetItem"],
+    sns: &["Publish"],
+    events: &["PutEvents"],
+}];
 
 impl Route {
     /// What this route's function needs wired: the route table decides.
@@ -151,6 +187,7 @@ pub async fn handle(app: &App, operation: Operation, request: Request) -> Respon
         Op::RevokeSession => handle_as::<e::RevokeSession>(app, request).await,
         Op::RevokeOtherSessions => handle_as::<e::RevokeOtherSessions>(app, request).await,
         Op::ChangePassword => handle_as::<e::ChangePassword>(app, request).await,
+        Op::PushReport => handle_as::<e::PushReport>(app, request).await,
     }
 }
 

@@ -481,3 +481,23 @@ mod tests {
         }
     }
 }
+
+/// `POST /v1/push/report`: the body of `latchkey_wire::NoticeReportRequest`, which the
+/// wire crate (shared with push-agent, no schema dependency) defines.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NoticeReportRequest {
+    /// The `notice_id` of a `NoticePayload`.
+    notice_id: String,
+    device_id: Id,
+    /// ECDSA P-256 SHA-256, ASN.1 DER, base64url, by the device key over
+    /// `NoticeReportSignedString`. A bad one is `401 invalid_signature`.
+    signature: String,
+}
+
+/// The state a reported notice answers.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    Reported,
+}

@@ -2,8 +2,8 @@
 //! a stand-in for the Runtime API that hands out API Gateway (HTTP API, payload 2.0) events
 //! and collects the answers. The store is the test's moto table, shared with a dev server.
 //!
-//! The binary must be built first (`cargo build -p latchkey-functions --bin get-mfa`;
-//! scripts/test does).
+//! The binaries must be built first (`cargo build -p latchkey-functions --bin get-mfa --bin
+//! security-events`; scripts/test does).
 
 use crate::support::{workspace_binary, TestEnv};
 use axum::extract::{Path, State};
@@ -32,8 +32,10 @@ async fn next_event(State(api): State<Arc<RuntimeApi>>) -> (HeaderMap, String) {
         let more = api.more.notified();
         let event = api.events.lock().unwrap().pop_front();
         if let Some(event) = event {
+            // An API Gateway event's request id, or a stream batch's first record's.
             let id = event["requestContext"]["requestId"]
                 .as_str()
+                .or(event["Records"][0]["eventID"].as_str())
                 .unwrap()
                 .to_owned();
             let mut headers = HeaderMap::new();
@@ -264,6 +266,53 @@ async fn the_functions_speak_tls_and_trust_only_their_roots() {
     let (status, body) = status_and_body(&refused["tls"]);
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
+}
+
+/// The security-events binary as Lambda's event source mapping runs it: a batch of stream
+/// records in, the record to resume from out (`ReportBatchItemFailures`), the events on the
+/// bus.
+#[tokio::test]
+async fn the_security_events_binary_answers_stream_batches_with_the_failed_record() {
+    let env = TestEnv::start().await;
+    env.signup_and_login("fn-stream").await;
+    let items = env
+        .app
+        .store
+        .query_desc(
+            &latchkey::records::events_partition("fn-stream"),
+            latchkey::records::EVENT_PREFIX,
+            10,
+        )
+        .await
+        .unwrap();
+    let mut corrupt = items[0].clone();
+    corrupt.key.sk.push_str("-corrupt");
+    corrupt.body = "{".to_owned();
+    let mut batch = crate::machines::notices::batch(&[items[0].clone(), corrupt]);
+    batch.records[0].event_id = Some("stream-batch".to_owned());
+    let bus = format!("{}-bus", env.table);
+    aws_sdk_eventbridge::Client::new(&env.sdk)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap();
+
+    let extra = [
+        ("LATCHKEY_EVENT_BUS", bus.as_str()),
+        ("LATCHKEY_PUSH_TOPIC_ARN", env.topic_arn.as_str()),
+    ];
+    let event = serde_json::to_value(&batch).unwrap();
+    let (mut function, mut answered) =
+        start_function(&env, "security-events", vec![event], &extra).await;
+    let answer = answers(&mut answered, 1).await;
+    function.kill().await.unwrap();
+    assert_eq!(
+        answer["stream-batch"],
+        json!({ "batchItemFailures": [
+            { "itemIdentifier": batch.records[1].dynamodb.sequence_number }
+        ] })
+    );
 }
 
 /// A function builds the SNS client only when its route table entry grants SNS actions

@@ -34,7 +34,7 @@ fn agent_binary() -> PathBuf {
 }
 
 /// How long to wait for the agent (it shares two cores with compilers in CI).
-const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -45,13 +45,13 @@ fn free_port() -> u16 {
 }
 
 /// A running `push-agent`, enrolled; killed (by its pid) on drop.
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
     state: PathBuf,
     /// The agent's state and output: private (0700), removed on drop.
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     endpoint: String,
-    device_id: String,
+    pub(crate) device_id: String,
 }
 
 impl Drop for Agent {
@@ -63,7 +63,7 @@ impl Drop for Agent {
 
 impl Agent {
     /// `push-agent enroll <uri>`, running on after enrolling, as a user would start it.
-    async fn enroll(uri: &str, name: Option<&str>) -> Agent {
+    pub(crate) async fn enroll(uri: &str, name: Option<&str>) -> Agent {
         let dir = tempfile::Builder::new()
             .prefix("latchkey-push-")
             .tempdir()
@@ -112,11 +112,11 @@ impl Agent {
         panic!("push-agent did not enroll in time: {}", agent.log());
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
 
-    async fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) async fn cli(&self, args: &[&str]) -> Output {
         let mut command = Command::new(agent_binary());
         command
             .args(args)
@@ -131,7 +131,12 @@ impl Agent {
 
     /// `push-agent pending`: one JSON object per pending push.
     async fn pending(&self) -> Vec<Value> {
-        let out = self.cli(&["pending"]).await;
+        self.json_lines("pending").await
+    }
+
+    /// A listing command's output, one JSON object a line.
+    pub(crate) async fn json_lines(&self, command: &str) -> Vec<Value> {
+        let out = self.cli(&[command]).await;
         assert!(
             out.status.success(),
             "{}",
@@ -189,7 +194,7 @@ impl Agent {
 
     /// The device key, read from the agent's state file (to forge nothing but a second
     /// or concurrent answer from the same device).
-    fn key(&self) -> DeviceKey {
+    pub(crate) fn key(&self) -> DeviceKey {
         let state = push_agent::state::load(&self.state).unwrap();
         state.device_key(&self.state, &system_random()).unwrap()
     }
@@ -198,12 +203,12 @@ impl Agent {
 // ---------------------------------------------------------------------------------------
 // Server-side helpers
 
-async fn push_env() -> TestEnv {
+pub(crate) async fn push_env() -> TestEnv {
     TestEnv::start_at(SystemClock.now(), &[]).await
 }
 
 /// A new user with a push device (the agent), and their session (full since enrolling).
-async fn user_with_agent(env: &TestEnv, username: &str) -> (String, Agent) {
+pub(crate) async fn user_with_agent(env: &TestEnv, username: &str) -> (String, Agent) {
     let token = env.signup_and_login(username).await;
     let start = env
         .post_auth("/v1/mfa/push", &token, json!({}))
@@ -213,7 +218,7 @@ async fn user_with_agent(env: &TestEnv, username: &str) -> (String, Agent) {
     (token, agent)
 }
 
-async fn mfa_token(env: &TestEnv, username: &str) -> String {
+pub(crate) async fn mfa_token(env: &TestEnv, username: &str) -> String {
     let r = env.login(username, PASSWORD).await.expect(200);
     assert_eq!(r.body["status"], "mfa_required", "{}", r.body);
     r.body["mfa_token"].as_str().unwrap().to_owned()
@@ -251,7 +256,7 @@ async fn stored_push(env: &TestEnv, push_id: &str) -> Push {
         .value
 }
 
-async fn stored_profile(env: &TestEnv, username: &str) -> Profile {
+pub(crate) async fn stored_profile(env: &TestEnv, username: &str) -> Profile {
     records::load::<Profile>(env.app.store.as_ref(), &records::profile_key(username))
         .await
         .unwrap()
@@ -297,7 +302,7 @@ fn wrong(number: &str) -> String {
         .collect()
 }
 
-async fn events(env: &TestEnv, token: &str) -> Vec<Value> {
+pub(crate) async fn events(env: &TestEnv, token: &str) -> Vec<Value> {
     env.get("/v1/mfa/events", token).await.expect(200).body["events"]
         .as_array()
         .unwrap()
@@ -993,30 +998,7 @@ async fn status_is_private_to_its_login_and_a_push_needs_a_push_device() {
 
     // A user whose only device is an authenticator app.
     let token = env.signup_and_login("lou").await;
-    let start = env
-        .post_auth("/v1/mfa/totp", &token, json!({}))
-        .await
-        .expect(200);
-    let secret = totp_rs::Secret::Encoded(start.body["secret"].as_str().unwrap().to_owned())
-        .to_bytes()
-        .unwrap();
-    let code = totp_rs::TOTP::new_unchecked(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        secret,
-        None,
-        String::new(),
-    )
-    .generate(env.clock.now().secs() as u64);
-    env.post_auth(
-        "/v1/mfa/totp/confirm",
-        &token,
-        json!({ "registration_id": start.body["registration_id"], "code": code }),
-    )
-    .await
-    .expect(201);
+    env.add_totp(&token, json!({})).await;
     let mfa = mfa_token(&env, "lou").await;
     env.post("/v1/login/push", json!({ "mfa_token": mfa }))
         .await

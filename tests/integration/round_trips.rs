@@ -169,6 +169,11 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("confirm-webauthn-registration", "first key", 2, 0, 1, 0),
     ("login-webauthn-start", "one key", 2, 0, 1, 0),
     ("login-webauthn-finish", "right key", 2, 0, 1, 0),
+    ("login-passkey-start", "no account known", 0, 0, 1, 0),
+    ("login-passkey-finish", "right passkey", 2, 0, 1, 0),
+    // The notice's event, the profile and the report's mark in one read; the sessions
+    // in one query; the report, its effects and the revocations in one write.
+    ("push-report", "device_added notice", 1, 1, 1, 0),
     ("remove-device", "push device", 1, 0, 2, 1),
     ("me", "full session", 1, 0, 0, 0),
     ("get-mfa", "full session", 1, 0, 0, 0),
@@ -177,8 +182,6 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("revoke-other-sessions", "several sessions", 1, 1, 1, 0),
     ("change-password", "other sessions revoked", 1, 1, 1, 0),
     ("logout", "full session", 1, 0, 1, 0),
-    ("login-passkey-start", "no account known", 0, 0, 1, 0),
-    ("login-passkey-finish", "right passkey", 2, 0, 1, 0),
 ];
 
 struct Row {
@@ -626,7 +629,7 @@ pub async fn measure() -> Probe {
         .await
         .expect(200);
     let credential = key_holder.create(&r.body["publicKey"]).unwrap();
-    p.run(
+    let added = p.run(
         "confirm-webauthn-registration",
         "first key",
         env.post_auth(
@@ -658,6 +661,63 @@ pub async fn measure() -> Probe {
     .await
     .expect(200);
 
+    // The security key alone (it keeps a discoverable credential) signs in too: the login
+    // and the handle's lookup read together, then the profile.
+    let r = p
+        .run(
+            "login-passkey-start",
+            "no account known",
+            env.post("/v1/login/passkey/start", json!({})),
+        )
+        .await
+        .expect(200);
+    let assertion = key_holder.get_with(&r.body["publicKey"], 0);
+    p.run(
+        "login-passkey-finish",
+        "right passkey",
+        env.post(
+            "/v1/login/passkey/finish",
+            json!({ "login_id": text(&r, "/login_id"), "credential": assertion }),
+        ),
+    )
+    .await
+    .expect(200);
+    // The push device reports the key's security notice ("this wasn't me"): the key goes,
+    // every session ends; a new sign-in (TOTP) for what follows.
+    let key_id = text(&added, "/device/id");
+    let event = env
+        .stored_events(user)
+        .await
+        .into_iter()
+        .find(|e| e.kind == "device_added" && e.device_id.as_deref() == Some(key_id.as_str()))
+        .unwrap();
+    let notice_id = latchkey::notice::NoticeRef::of(&event).notice_id();
+    let report = push_agent::crypto::notice_report_message(&notice_id, &push_device);
+    p.run(
+        "push-report",
+        "device_added notice",
+        env.post(
+            "/v1/push/report",
+            json!({
+                "notice_id": notice_id,
+                "device_id": push_device,
+                "signature": key.sign(&system_random(), report.as_bytes()).unwrap(),
+            }),
+        ),
+    )
+    .await
+    .expect(200);
+    let mfa = text(&env.login(user, PASSWORD).await.expect(200), "/mfa_token");
+    env.clock.advance_secs(30);
+    let r = env
+        .post(
+            "/v1/login/totp",
+            json!({ "mfa_token": mfa, "code": totp_code(&secret, now(&env)) }),
+        )
+        .await
+        .expect(200);
+    let token = text(&r, "/session/token");
+
     // Removing the push device unsubscribes it; then logout.
     p.run(
         "remove-device",
@@ -671,6 +731,19 @@ pub async fn measure() -> Probe {
     )
     .await
     .expect(200);
+
+    // The report above ended every session: two more sign-ins, so that the session list
+    // and the revocations below have others to act on.
+    for _ in 0..2 {
+        let mfa = text(&env.login(user, PASSWORD).await.expect(200), "/mfa_token");
+        env.clock.advance_secs(30);
+        env.post(
+            "/v1/login/totp",
+            json!({ "mfa_token": mfa, "code": totp_code(&secret, now(&env)) }),
+        )
+        .await
+        .expect(200);
+    }
 
     // The account's sessions and the password: each authenticated read is one round trip
     // (session and profile together), a revocation one write.
@@ -735,26 +808,5 @@ pub async fn measure() -> Probe {
         .await;
     assert_eq!(r.status, 204);
 
-    // Signed out, back in with the security key alone (it keeps a discoverable credential):
-    // the login and the handle's lookup read together, then the profile.
-    let r = p
-        .run(
-            "login-passkey-start",
-            "no account known",
-            env.post("/v1/login/passkey/start", json!({})),
-        )
-        .await
-        .expect(200);
-    let assertion = key_holder.get_with(&r.body["publicKey"], 0);
-    p.run(
-        "login-passkey-finish",
-        "right passkey",
-        env.post(
-            "/v1/login/passkey/finish",
-            json!({ "login_id": text(&r, "/login_id"), "credential": assertion }),
-        ),
-    )
-    .await
-    .expect(200);
     p
 }

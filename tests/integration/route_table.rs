@@ -10,6 +10,7 @@
 
 use crate::support::TestEnv;
 use latchkey::policy::{Access, Policy, Reauthentication};
+use latchkey::routes::FUNCTIONS;
 use latchkey::ROUTES;
 use reqwest::Method;
 use serde_yaml::Value as Yaml;
@@ -47,8 +48,22 @@ fn every_route_has_its_binary_and_every_function_binary_a_route() {
         .map(|b| b["name"].as_str().unwrap().to_owned())
         .filter(|name| name != "dev-server" && name != "latchkey-admin")
         .collect();
-    let functions: BTreeSet<String> = ROUTES.iter().map(|r| r.function.to_owned()).collect();
+    let functions: BTreeSet<String> = ROUTES
+        .iter()
+        .map(|r| r.function)
+        .chain(FUNCTIONS.iter().map(|f| f.function))
+        .map(str::to_owned)
+        .collect();
     assert_eq!(bins, functions);
+    for function in FUNCTIONS {
+        assert!(
+            !ROUTES.iter().any(|r| r.function == function.function),
+            "{} is a route's function and a non-HTTP one",
+            function.function
+        );
+        let source = repo_file(&format!("functions/src/bin/{}.rs", function.function));
+        assert!(source.contains("stream_main()"), "{}", function.function);
+    }
     for route in ROUTES {
         let source = repo_file(&format!("functions/src/bin/{}.rs", route.function));
         let operation = format!("endpoints::{:?}>()", route.operation);
@@ -147,7 +162,8 @@ fn the_sam_template_routes_and_permissions_match_the_table() {
             .as_str()
             .unwrap()
             .to_owned();
-        for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
+        let events = resource["Properties"]["Events"].as_mapping().cloned();
+        for (_, event) in events.iter().flatten() {
             if event["Type"].as_str() == Some("HttpApi") {
                 routes.insert((
                     event["Properties"]["Method"]
@@ -184,13 +200,75 @@ fn the_sam_template_routes_and_permissions_match_the_table() {
             route.keys
         );
     }
-    // And no function outside the table reads it either.
+    for function in FUNCTIONS {
+        let granted: BTreeSet<String> = permissions[function.function]
+            .iter()
+            .filter(|a| {
+                a.starts_with("sns:") || a.starts_with("events:") || a.starts_with("dynamodb:")
+            })
+            .filter(|a| !STREAM_READ.contains(&a.as_str()))
+            .cloned()
+            .collect();
+        let needed: BTreeSet<String> = function
+            .dynamodb
+            .iter()
+            .map(|a| format!("dynamodb:{a}"))
+            .chain(function.sns.iter().map(|a| format!("sns:{a}")))
+            .chain(function.events.iter().map(|a| format!("events:{a}")))
+            .collect();
+        assert_eq!(granted, needed, "IAM actions of {}", function.function);
+        assert_eq!(
+            permissions[function.function].contains("secretsmanager:GetSecretValue"),
+            function.keys,
+            "secretsmanager:GetSecretValue of {}",
+            function.function
+        );
+        assert_eq!(function.trigger, "DynamoDB");
+        // Its trigger: an event source mapping on the table's stream.
+        let mapping = resources
+            .values()
+            .find(|r| {
+                r["Type"].as_str() == Some("AWS::Lambda::EventSourceMapping")
+                    && tag_free(&r["Properties"]["FunctionName"]).as_str()
+                        == Some(logical_id(function.function).as_str())
+            })
+            .unwrap_or_else(|| panic!("no event source mapping triggers {}", function.function));
+        assert_eq!(
+            serde_json::to_value(&mapping["Properties"]["FunctionResponseTypes"]).unwrap(),
+            serde_json::json!(["ReportBatchItemFailures"])
+        );
+        for action in STREAM_READ {
+            assert!(
+                permissions[function.function].contains(*action),
+                "{} needs {action}",
+                function.function
+            );
+        }
+    }
+    // And no function outside the tables reads it either.
     assert_eq!(
         permissions.len(),
-        ROUTES.len(),
-        "the template's functions are the table's"
+        ROUTES.len() + FUNCTIONS.len(),
+        "the template's functions are the tables'"
     );
 }
+
+/// The template's logical id of a function: `security-events` → `SecurityEventsFunction`.
+fn logical_id(function: &str) -> String {
+    let words: String = function
+        .split('-')
+        .map(|w| w[..1].to_uppercase() + &w[1..])
+        .collect();
+    format!("{words}Function")
+}
+
+/// What a stream's event source mapping reads with its function's role.
+const STREAM_READ: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
 
 #[test]
 fn the_sam_table_matches_the_local_stack_table() {
@@ -218,6 +296,10 @@ fn the_sam_table_matches_the_local_stack_table() {
     assert_eq!(
         as_json(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"]),
         local["TimeToLiveAttribute"]
+    );
+    assert_eq!(
+        as_json(&table["Properties"]["StreamSpecification"]["StreamViewType"]),
+        local["StreamSpecification"]["StreamViewType"]
     );
 }
 

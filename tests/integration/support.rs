@@ -1,13 +1,15 @@
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
-use latchkey::clock::{Instant, ManualClock};
+use latchkey::clock::{Clock, Instant, ManualClock};
+use latchkey::notify::bus::EventBus;
 use latchkey::notify::sns::SnsNotifier;
 use latchkey::random::SystemRandom;
 use latchkey::store::dynamo::DynamoStore;
 use latchkey::store::{Item, Key, Store, StoreError, Write};
 use latchkey::{App, Config};
+use latchkey_functions::stream_poller::{Poll, StreamPoller};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -161,6 +163,8 @@ pub struct TestEnv {
     /// The table and master secret (base64url), for processes pointed at the same store.
     pub table: String,
     pub master_secret: String,
+    /// The table's stream as the security-events function reads it ([`TestEnv::deliver_stream`]).
+    stream: tokio::sync::Mutex<Option<StreamPoller>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -200,6 +204,16 @@ pub async fn create_table(sdk: &latchkey::app::SdkConfig, name: &str) {
                 .unwrap(),
         );
     }
+    let stream = &definition["StreamSpecification"];
+    request = request.stream_specification(
+        StreamSpecification::builder()
+            .stream_enabled(stream["StreamEnabled"].as_bool().unwrap())
+            .stream_view_type(StreamViewType::from(
+                stream["StreamViewType"].as_str().unwrap(),
+            ))
+            .build()
+            .unwrap(),
+    );
     request.send().await.expect("create table in moto");
     client
         .update_time_to_live()
@@ -314,8 +328,73 @@ impl TestEnv {
             sdk,
             table,
             master_secret: secret,
+            stream: tokio::sync::Mutex::new(None),
             shutdown: Some(tx),
         }
+    }
+
+    /// Hands the table's stream records not yet delivered to the security-events handler,
+    /// as Lambda's event source mapping does in AWS (and the dev server's poller locally);
+    /// returns the batches and the handler's answers. With `again`, everything from the
+    /// stream's start is delivered once more, as a retried batch would be.
+    pub async fn deliver_stream(&self, bus: &dyn EventBus, again: bool) -> Poll {
+        let mut poller = self.stream.lock().await;
+        if poller.is_none() {
+            *poller = Some(StreamPoller::new(&self.sdk, &self.table).await.unwrap());
+        }
+        let poller = poller.as_mut().unwrap();
+        if again {
+            poller.rewind();
+        }
+        poller.poll(&self.app, bus).await.unwrap()
+    }
+
+    /// The user's security log as stored, newest first.
+    pub async fn stored_events(&self, username: &str) -> Vec<latchkey::records::Event> {
+        use latchkey::records;
+        self.app
+            .store
+            .query_desc(
+                &records::events_partition(username),
+                records::EVENT_PREFIX,
+                50,
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|item| records::decode::<records::Event>(item).unwrap().value)
+            .collect()
+    }
+
+    /// Registers an authenticator app through `POST /v1/mfa/totp` (with `start` as its
+    /// body) and its confirmation; returns the new device's id.
+    pub async fn add_totp(&self, token: &str, start: Value) -> String {
+        let start = self
+            .post_auth("/v1/mfa/totp", token, start)
+            .await
+            .expect(200);
+        let secret = totp_rs::Secret::Encoded(start.body["secret"].as_str().unwrap().to_owned())
+            .to_bytes()
+            .unwrap();
+        let code = totp_rs::TOTP::new_unchecked(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            secret,
+            None,
+            String::new(),
+        )
+        .generate(self.clock.now().secs() as u64);
+        let confirmed = self
+            .post_auth(
+                "/v1/mfa/totp/confirm",
+                token,
+                json!({ "registration_id": start.body["registration_id"], "code": code }),
+            )
+            .await
+            .expect(201);
+        confirmed.body["device"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn call(

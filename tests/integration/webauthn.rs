@@ -533,30 +533,7 @@ async fn a_clone_is_caught_against_a_challenge_older_than_the_last_login() {
 async fn without_a_security_key_webauthn_login_is_not_offered() {
     let env = TestEnv::start().await;
     let token = env.signup_and_login("opal").await;
-    let start = env
-        .post_auth("/v1/mfa/totp", &token, json!({}))
-        .await
-        .expect(200);
-    let secret = totp_rs::Secret::Encoded(start.body["secret"].as_str().unwrap().to_owned())
-        .to_bytes()
-        .unwrap();
-    let code = totp_rs::TOTP::new_unchecked(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        secret,
-        None,
-        String::new(),
-    )
-    .generate(env.clock.now().secs() as u64);
-    env.post_auth(
-        "/v1/mfa/totp/confirm",
-        &token,
-        json!({ "registration_id": start.body["registration_id"], "code": code }),
-    )
-    .await
-    .expect(201);
+    env.add_totp(&token, json!({})).await;
 
     let r = env.login("opal", PASSWORD).await.expect(200);
     assert_eq!(r.body["methods"], json!(["totp", "recovery_code"]));

@@ -628,6 +628,38 @@ enrollment signature does not verify with `public_key`.
         .fails(Failure::new(vec![Error::AlreadyAnswered], "`already_answered`: the push was approved or denied before."))
         .fails(f::expired())
         .doc(),
+        Op::PushReport => op::<e::PushReport>(
+            "pushReport",
+            "push",
+            "\"This wasn't me\": the push device reports a security notice (no session)",
+            "Reported; every session of the account was revoked.",
+        )
+        .body_as::<schema::NoticeReportRequest>()
+        .describe(r#"
+            No session: the device key authorizes it. `signature` is ECDSA P-256 SHA-256
+            (ASN.1 DER, base64url) by the device key over `NoticeReportSignedString`. Every
+            session of the account is revoked at once; when the notice was a `device_added`
+            and that device is still registered, it is removed (a push device's SNS
+            subscription with it); the event `notice_reported` is recorded. Bad signature:
+            `401 invalid_signature`; a second report of the same notice: `409
+            already_answered`; after expiry (7 days after the change): `410 expired`; unknown
+            notice or another account's device: `404 not_found`.
+        "#)
+        .decision(r#"
+            The `notice_id` names the event the notice was about (`NoticePayload`), so the
+            event, the profile and the notice's report are read by key. A notice id no event
+            of a noticed type has, or a `device_id` that is not the account's push device, is
+            `404 not_found`; then the signature (`401`); only then the notice's state (`409`,
+            `410`). The report, its event, the device removal and the first sessions revoked
+            are one conditional write: two reports of one notice cannot both succeed.
+            `notice_reported` carries the removed device's id, if any, and the detail
+            `<event> notice` (`; device removed` when one was).
+        "#)
+        .fails(Failure::new(vec![Error::InvalidSignature], "`invalid_signature`: the report's signature does not verify with the device key."))
+        .fails(f::not_found())
+        .fails(Failure::new(vec![Error::AlreadyAnswered], "`already_answered`: the notice was reported before."))
+        .fails(f::expired())
+        .doc(),
     }
 }
 

@@ -77,6 +77,8 @@ export function describeEvent(ev, devicesById = new Map()) {
     case "session_revoked": return { icon: "signIn", text: /^all other/.test(ev.detail || "")
       ? "You signed out of all other sessions."
       : "You signed out of another session." };
+    // "This wasn't me" on the push device: every session ended, an added device removed.
+    case "notice_reported": return { icon: "shieldOff", warn: true, text: "Your push device reported a change as not yours. Every session was signed out." };
     // latchkey-admin: the detail names the action and the operator ("reset-mfa by alice").
     case "admin_action": return { icon: "info", warn: true, text: `The support desk changed your account${aside(ev, devicesById)}.` };
     default: return { icon: "info", text: "A security setting changed." };

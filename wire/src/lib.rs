@@ -24,7 +24,7 @@ pub use message::{
     ENROLL_CONTEXT, NOTICE_REPORT_CONTEXT,
 };
 pub use payload::{
-    LoginPush, Notice, Payload, PayloadError, SignedEnvelope, LOGIN_TYPE, NOTICE_TYPE,
-    PAYLOAD_VERSION,
+    LoginPush, Notice, NoticeReportRequest, Payload, PayloadError, SignedEnvelope, LOGIN_TYPE,
+    NOTICE_LIFETIME_SECS, NOTICE_TYPE, PAYLOAD_VERSION,
 };
 pub use uri::{RegistrationUri, Secret, UriError, SCHEME};

@@ -109,11 +109,28 @@ pub struct Notice {
     /// The device the event is about, when it is about one; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
-    pub ip: String,
-    pub user_agent: String,
+    /// Where the change came from: the request's source IP and User-Agent; `null` when
+    /// there was no request (an operator's action) or it was not recorded.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
     pub created_at: String,
+    /// [`NOTICE_LIFETIME_SECS`] after `created_at`: until then it may be reported.
     pub expires_at: String,
     pub report_url: String,
+}
+
+/// How long a notice may be reported: seven days from the change.
+pub const NOTICE_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// The body of `POST /v1/push/report`: the device's "this wasn't me", signed over
+/// [`crate::notice_report_message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeReportRequest {
+    pub notice_id: String,
+    pub device_id: String,
+    /// ECDSA P-256 SHA-256, ASN.1 DER, base64url.
+    pub signature: String,
 }
 
 impl Notice {
@@ -258,8 +275,8 @@ mod tests {
             issuer: "Latchkey".to_owned(),
             event: "device_added".to_owned(),
             device_name: device_name.map(str::to_owned),
-            ip: "203.0.113.9".to_owned(),
-            user_agent: "Firefox/140".to_owned(),
+            ip: Some("203.0.113.9".to_owned()),
+            user_agent: None,
             created_at: "2026-11-28T10:00:00Z".to_owned(),
             expires_at: "2026-12-05T10:00:00Z".to_owned(),
             report_url: "http://localhost:8080/v1/push/report".to_owned(),
@@ -289,6 +306,15 @@ mod tests {
             assert_eq!(value["type"], payload.kind());
             assert_eq!(Payload::parse(&text).unwrap(), payload);
         }
+    }
+
+    #[test]
+    fn notice_payload_bytes_are_exact() {
+        // An unknown source is null, not left out: a reader always finds the field.
+        assert_eq!(
+            notice(Some("my laptop")).to_json().unwrap(),
+            r#"{"created_at":"2026-11-28T10:00:00Z","device_id":"dev_1","device_name":"my laptop","event":"device_added","expires_at":"2026-12-05T10:00:00Z","ip":"203.0.113.9","issuer":"Latchkey","notice_id":"ntc_1","report_url":"http://localhost:8080/v1/push/report","type":"notice","user_agent":null,"username":"alice","v":1}"#
+        );
     }
 
     #[test]

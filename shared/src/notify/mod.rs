@@ -1,6 +1,7 @@
 //! The notifier port: how a login push reaches a device. SNS is an untrusted pipe: every
 //! message is signed by the server, so the port carries opaque text.
 
+pub mod bus;
 pub mod sns;
 
 use async_trait::async_trait;

@@ -26,13 +26,12 @@
 use crate::answers::{DeviceView, RecoveryCodesSummary};
 use crate::app::App;
 use crate::audit::{self, EventType};
-use crate::auth::revoke_by_hash;
+use crate::auth::{revoke_all, session_hashes};
 use crate::clock::Instant;
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::records::{
-    decode, events_partition, load, profile_key, DeviceSecret, Event, Profile, SessionIndex,
-    EVENT_PREFIX, SESSION_INDEX_PREFIX,
+    decode, events_partition, load, profile_key, DeviceSecret, Event, Profile, EVENT_PREFIX,
 };
 use crate::store::Write;
 use serde::Serialize;
@@ -41,11 +40,6 @@ use std::sync::Mutex;
 
 /// Events `show` lists, newest first.
 pub const RECENT_EVENTS: usize = 20;
-/// Index items read per query when looking for sessions.
-const SESSION_PAGE: usize = 100;
-/// Sessions ended per transaction: two deletes each, plus the event, well inside
-/// DynamoDB's 100 items per TransactWriteItems.
-const SESSIONS_PER_WRITE: usize = 25;
 
 /// Checks an operator name: 1–64 characters after trimming, no control characters (it is
 /// shown to the user in their security log).
@@ -163,62 +157,6 @@ pub async fn show(app: &App, raw_username: &str) -> Result<UserState> {
         recent_events,
         username,
     })
-}
-
-/// Token hashes of the user's sessions, from their index items, at most `limit`; with
-/// `live_at`, only those not yet expired then.
-async fn session_hashes(
-    app: &App,
-    username: &str,
-    limit: usize,
-    live_at: Option<(&crate::records::Profile, Instant)>,
-) -> Result<Vec<String>> {
-    let items = app
-        .store
-        .query_desc(&events_partition(username), SESSION_INDEX_PREFIX, limit)
-        .await?;
-    let mut hashes = Vec::with_capacity(items.len());
-    for item in &items {
-        let index = decode::<SessionIndex>(item)?.value;
-        let live = |(profile, now): (&crate::records::Profile, Instant)| {
-            crate::auth::alive(app, profile, &index, now)
-        };
-        if live_at.is_none_or(live) {
-            hashes.push(index.token_hash);
-        }
-    }
-    Ok(hashes)
-}
-
-/// Ends every session of `username` (expired ones too: their items go as well). `first`
-/// joins the first write, so the action's event is never apart from its effect. Returns
-/// how many sessions were ended.
-async fn revoke_all(app: &App, username: &str, mut first: Vec<Write>) -> Result<usize> {
-    let mut revoked = 0;
-    loop {
-        let hashes = session_hashes(app, username, SESSION_PAGE, None).await?;
-        for chunk in hashes.chunks(SESSIONS_PER_WRITE) {
-            let mut writes = std::mem::take(&mut first);
-            for hash in chunk {
-                writes.extend(revoke_by_hash(username, hash));
-            }
-            // Deletes expect nothing and the event is new: only a transaction conflict
-            // can fail this, and re-sending the same writes is then right.
-            crate::txn::retrying(app, || {
-                crate::txn::commit(app, writes.clone(), crate::txn::contention)
-            })
-            .await?;
-            revoked += chunk.len();
-        }
-        // Strongly consistent queries: a full page means there may be more.
-        if hashes.len() < SESSION_PAGE {
-            break;
-        }
-    }
-    if !first.is_empty() {
-        crate::txn::commit(app, first, crate::txn::contention).await?;
-    }
-    Ok(revoked)
 }
 
 pub async fn revoke_sessions(

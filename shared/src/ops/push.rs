@@ -34,7 +34,9 @@
 //! The wire format (registration URI, the strings devices sign, the signed envelope and
 //! its payloads) is the `latchkey-wire` crate's, which push-agent reads with: one copy.
 
-use crate::answers::{PushAnswered, PushEnrolled, PushLoginStatus, PushRegistration, PushSent};
+use crate::answers::{
+    NoticeReported, PushAnswered, PushEnrolled, PushLoginStatus, PushRegistration, PushSent,
+};
 use crate::app::App;
 use crate::audit::{self, EventType};
 use crate::auth::Caller;
@@ -43,16 +45,19 @@ use crate::domain::{secrets_equal, sha256_hex, validate};
 use crate::enrollment;
 use crate::error::{Error, Result};
 use crate::http::ClientInfo;
+use crate::notice::{NoticeRef, NOTICE_LIFETIME_SECS};
 use crate::records::{
-    self, load, mfa_key, profile_key, push_key, DeviceSecret, DeviceType, MfaLogin, PendingDevice,
-    Profile, Push, PushStatus, Stored,
+    self, event_key, load, mfa_key, notice_report_key, profile_key, push_key, Device, DeviceSecret,
+    DeviceType, Event, MfaLogin, NoticeReport, PendingDevice, Profile, Push, PushStatus, Stored,
 };
 use crate::second_factor::{self, Pending};
-use crate::store::{Item, Write};
+use crate::store::{Expect, Item, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+pub use latchkey_wire::NoticeReportRequest;
 use latchkey_wire::{
-    answer_message, enroll_message, Decision, LoginPush, RegistrationUri, Secret, SignedEnvelope,
+    answer_message, enroll_message, notice_report_message, Decision, LoginPush, RegistrationUri,
+    Secret, SignedEnvelope,
 };
 use ring::signature;
 use serde::Deserialize;
@@ -597,20 +602,7 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
     let profile = load::<Profile>(app.store.as_ref(), &profile_key(&push.value.username))
         .await?
         .ok_or(Error::NotFound)?;
-    let public_key = profile
-        .value
-        .devices
-        .iter()
-        .find_map(|d| match &d.secret {
-            DeviceSecret::Push { public_key, .. } if d.id == request.device_id => {
-                Some(public_key.clone())
-            }
-            _ => None,
-        })
-        .ok_or(Error::NotFound)?;
-    let public_key = URL_SAFE_NO_PAD
-        .decode(&public_key)
-        .map_err(|_| Error::internal("a stored push device key is not base64url"))?;
+    let public_key = push_device_key(&profile.value, &request.device_id)?;
     let message = answer_message(
         &push.value.push_id,
         &push.value.challenge,
@@ -665,6 +657,22 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
     Ok(status)
 }
 
+/// The P-256 key of the account's push device `device_id`; another device, or one not
+/// (or no longer) registered, is not found.
+fn push_device_key(profile: &Profile, device_id: &str) -> Result<Vec<u8>> {
+    let public_key = profile
+        .devices
+        .iter()
+        .find_map(|d| match &d.secret {
+            DeviceSecret::Push { public_key, .. } if d.id == device_id => Some(public_key),
+            _ => None,
+        })
+        .ok_or(Error::NotFound)?;
+    URL_SAFE_NO_PAD
+        .decode(public_key)
+        .map_err(|_| Error::internal("a stored push device key is not base64url"))
+}
+
 /// A wrong number is a wrong second factor: it counts against the login's mfa_token (as
 /// [`second_factor::fail`] does; the token dies at its fifth) and toward the account lock.
 /// The exhausted token is kept, not deleted: `load_pending` refuses it all the same, and
@@ -693,6 +701,141 @@ async fn wrong_number(
         Some("wrong number"),
     )?);
     Ok(writes)
+}
+
+// ---------------------------------------------------------------------------------------
+// "This wasn't me": the report of a security notice
+
+/// `POST /v1/push/report` (no session: the device key authorises it) →
+/// `200 {"status": "reported", "revoked_sessions": n}`.
+///
+/// The notice id names its event (crate::notice), so the event, the profile and the
+/// notice's report mark are read by key in one round trip. An unknown notice, an event no
+/// notice is sent for, or a device that is not the account's push device: 404. Then the
+/// signature (401), and only then the state: reported already 409, expired 410.
+///
+/// The mark, the `notice_reported` event, the removal of a device the notice said was
+/// added, and the first sessions revoked are one write, under the profile's version, so
+/// two reports cannot both win and no report is half-made. Sessions beyond the first
+/// write's share are revoked after it (a login in between may survive only if it started
+/// after the report was decided); the count answered is of all of them.
+pub async fn report(app: &App, request: NoticeReportRequest) -> Result<NoticeReported> {
+    let reference = NoticeRef::parse(&request.notice_id).ok_or(Error::NotFound)?;
+    if !validate::plausible_id(&request.device_id) {
+        return Err(Error::NotFound);
+    }
+    let (first, removed) =
+        crate::txn::retrying(app, || report_attempt(app, &request, &reference)).await?;
+    if let Some(DeviceSecret::Push {
+        subscription_arn: Some(arn),
+        ..
+    }) = removed.as_ref().map(|d| &d.secret)
+    {
+        // The device is gone already; a subscription left behind filters on its id and
+        // delivers nothing.
+        if app.notifier.unsubscribe(arn).await.is_err() {
+            tracing::warn!("a reported device was removed but its SNS subscription stays");
+        }
+    }
+    // A full first share may have left more behind.
+    let rest = if first == crate::auth::SESSIONS_PER_WRITE {
+        crate::auth::revoke_all(app, &reference.username, vec![]).await?
+    } else {
+        0
+    };
+    Ok(NoticeReported {
+        status: "reported",
+        revoked_sessions: first + rest,
+    })
+}
+
+/// One decision and its write; returns the sessions it revoked and the device it removed.
+async fn report_attempt(
+    app: &App,
+    request: &NoticeReportRequest,
+    reference: &NoticeRef,
+) -> Result<(usize, Option<Device>)> {
+    let now = app.clock.now();
+    let username = &reference.username;
+    let [event, profile, mark] = records::get_many(
+        app.store.as_ref(),
+        [
+            event_key(username, reference.at, &reference.id),
+            profile_key(username),
+            notice_report_key(username, reference.at, &reference.id),
+        ],
+    )
+    .await?;
+    let event = records::decode_found::<Event>(event.as_ref())?
+        .filter(|e| crate::notice::noticed(&e.value.kind))
+        .ok_or(Error::NotFound)?
+        .value;
+    let profile = records::decode_found::<Profile>(profile.as_ref())?.ok_or(Error::NotFound)?;
+    let public_key = push_device_key(&profile.value, &request.device_id)?;
+    let message = notice_report_message(&request.notice_id, &request.device_id);
+    verify_device_signature(&public_key, &message, &request.signature)?;
+    if mark.is_some() {
+        return Err(Error::AlreadyAnswered);
+    }
+    let expires_at = Instant(event.at).plus_secs(NOTICE_LIFETIME_SECS);
+    if expires_at <= now {
+        return Err(Error::Expired);
+    }
+
+    // The device the notice said was added, unless it is the reporting device itself
+    // (which is never told of its own enrollment).
+    let removed = match (event.kind.as_str(), event.device_id.as_deref()) {
+        ("device_added", Some(id)) if id != request.device_id => {
+            profile.value.devices.iter().find(|d| d.id == id).cloned()
+        }
+        _ => None,
+    };
+    let mark = NoticeReport {
+        username: username.clone(),
+        event_at: event.at,
+        event_id: event.id.clone(),
+        device_id: request.device_id.clone(),
+        reported_at: now.millis(),
+        expires_at: expires_at.millis(),
+    };
+    let detail = match &removed {
+        Some(_) => format!("{} notice; device removed", event.kind),
+        None => format!("{} notice", event.kind),
+    };
+    let mut writes = vec![
+        records::create(&mark)?,
+        audit::record(
+            app,
+            username,
+            now,
+            EventType::NoticeReported,
+            removed.as_ref().map(|d| d.id.as_str()),
+            Some(&detail),
+        )?,
+    ];
+    if let Some(device) = &removed {
+        let mut changed = profile.value.clone();
+        changed.devices.retain(|d| d.id != device.id);
+        writes.push(profile.replace(&changed)?);
+    } else {
+        // The decision was taken on this profile (its push device's key): it commits
+        // only while that still holds.
+        writes.push(Write::Check {
+            key: profile_key(username),
+            expect: Expect::Version(profile.version),
+        });
+    }
+    let hashes =
+        crate::auth::session_hashes(app, username, crate::auth::SESSIONS_PER_WRITE, None).await?;
+    for hash in &hashes {
+        writes.extend(crate::auth::revoke_by_hash(username, hash));
+    }
+    crate::txn::commit(app, writes, |index| match index {
+        0 => Error::AlreadyAnswered,
+        _ => Error::Contention,
+    })
+    .await?;
+    Ok((hashes.len(), removed))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod interleaving;
 
 mod lockout;
 mod login;
+pub(crate) mod notices;
 mod passkey;
 mod password;
 mod push;
