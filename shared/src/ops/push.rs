@@ -51,7 +51,7 @@ use crate::records::{
     DeviceType, Event, MfaLogin, NoticeReport, PendingDevice, Profile, Push, PushStatus, Stored,
 };
 use crate::second_factor::{self, Pending};
-use crate::store::{Expect, Item, Write};
+use crate::store::{Item, Write};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 pub use latchkey_wire::NoticeReportRequest;
@@ -715,10 +715,10 @@ async fn wrong_number(
 /// signature (401), and only then the state: reported already 409, expired 410.
 ///
 /// The mark, the `notice_reported` event, the removal of a device the notice said was
-/// added, and the first sessions revoked are one write, under the profile's version, so
-/// two reports cannot both win and no report is half-made. Sessions beyond the first
-/// write's share are revoked after it (a login in between may survive only if it started
-/// after the report was decided); the count answered is of all of them.
+/// added, the profile's new session generation (which ends every session at once) and the
+/// first sessions' items are one write, under the profile's version, so two reports
+/// cannot both win and no report is half-made. Items beyond the first write's share are
+/// deleted after it; the count answered is of all of them.
 pub async fn report(app: &App, request: NoticeReportRequest) -> Result<NoticeReported> {
     let reference = NoticeRef::parse(&request.notice_id).ok_or(Error::NotFound)?;
     if !validate::plausible_id(&request.device_id) {
@@ -813,18 +813,17 @@ async fn report_attempt(
             Some(&detail),
         )?,
     ];
+    // Every session ends at once, however many there are and whatever login races this:
+    // they carry a session generation that is no longer the profile's (authentication
+    // reads the profile anyway). Deleting their items below is cleanup. The replace also
+    // commits the decision only while the profile it was taken on (its push device's
+    // key) still holds.
+    let mut changed = profile.value.clone();
+    changed.session_generation = changed.session_generation.wrapping_add(1);
     if let Some(device) = &removed {
-        let mut changed = profile.value.clone();
         changed.devices.retain(|d| d.id != device.id);
-        writes.push(profile.replace(&changed)?);
-    } else {
-        // The decision was taken on this profile (its push device's key): it commits
-        // only while that still holds.
-        writes.push(Write::Check {
-            key: profile_key(username),
-            expect: Expect::Version(profile.version),
-        });
     }
+    writes.push(profile.replace(&changed)?);
     let hashes =
         crate::auth::session_hashes(app, username, crate::auth::SESSIONS_PER_WRITE, None).await?;
     for hash in &hashes {

@@ -245,3 +245,58 @@ async fn the_repository_s_sample_stream_event_is_handled() {
     assert_eq!(detail["username"], "alice");
     assert_eq!(detail["ip"], "203.0.113.9");
 }
+
+#[tokio::test]
+async fn a_report_ends_every_session_at_once_beyond_the_first_writes_share() {
+    let m = Machine::new();
+    let (first, secret, _) = m.user_with_totp("bea").await;
+    let push = enroll_push(&m, &first, json!({ "password": PASSWORD })).await;
+    let mut tokens = vec![first.clone()];
+    // More sessions than the report's own write deletes (25).
+    for _ in 0..30 {
+        let mfa = m.mfa_token("bea").await;
+        m.advance(30);
+        let r = m.totp_login(&mfa, &m.code(&secret)).await.expect(200);
+        tokens.push(super::harness::token(&r.body));
+    }
+    m.advance(1);
+    m.call_as(
+        Operation::RegenerateRecoveryCodes,
+        &first,
+        json!({ "password": PASSWORD }),
+    )
+    .await
+    .expect(200);
+    let events = event_items(&m, "bea", 0).await;
+    let regenerated = events
+        .iter()
+        .map(|item| {
+            latchkey::records::decode::<latchkey::records::Event>(item)
+                .unwrap()
+                .value
+        })
+        .rfind(|e| e.kind == "recovery_codes_generated")
+        .unwrap();
+    let notice_id = NoticeRef::of(&regenerated).notice_id();
+    let message = push_agent::crypto::notice_report_message(&notice_id, &push.id);
+    let r = m
+        .call(
+            Operation::PushReport,
+            json!({
+                "notice_id": notice_id,
+                "device_id": push.id,
+                "signature": push
+                    .key
+                    .sign(&push_agent::crypto::system_random(), message.as_bytes())
+                    .unwrap(),
+            }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["revoked_sessions"], tokens.len());
+    for token in &tokens {
+        m.call_as(Operation::Me, token, json!(null))
+            .await
+            .expect(401);
+    }
+}
