@@ -482,9 +482,11 @@ mod tests {
     }
 }
 
-/// `POST /v1/push/report`: the body of `latchkey_wire::NoticeReportRequest`, which the
-/// wire crate (shared with push-agent, no schema dependency) defines.
+// The schema of `latchkey_wire::NoticeReportRequest`: the wire crate, shared with
+// push-agent, carries no schema dependency.
+/// The push device's "this wasn't me" about a security notice.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct NoticeReportRequest {
     /// The `notice_id` of a `NoticePayload`.
