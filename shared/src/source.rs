@@ -202,6 +202,19 @@ mod tests {
         list.iter().map(|n| Network::parse(n).unwrap()).collect()
     }
 
+    /// The client address of `r` when `proxies` are trusted.
+    fn behind(r: &Request, proxies: &[&str]) -> Option<String> {
+        let proxies = networks(proxies);
+        of_request(
+            r,
+            Trust {
+                proxies: &proxies,
+                cloudfront: false,
+            },
+        )
+        .ip
+    }
+
     #[test]
     fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
         let r = request("203.0.113.9", Some("198.51.100.1"), "ua");
@@ -209,29 +222,10 @@ mod tests {
             of_request(&r, Trust::default()).ip.as_deref(),
             Some("203.0.113.9")
         );
-        assert_eq!(
-            of_request(
-                &r,
-                Trust {
-                    proxies: &networks(&["10.0.0.0/8"]),
-                    cloudfront: false
-                }
-            )
-            .ip
-            .as_deref(),
-            Some("203.0.113.9")
-        );
+        assert_eq!(behind(&r, &["10.0.0.0/8"]).as_deref(), Some("203.0.113.9"));
         let r = request("10.1.2.3", Some("198.51.100.1, 192.0.2.7, 10.0.0.5"), "ua");
         assert_eq!(
-            of_request(
-                &r,
-                Trust {
-                    proxies: &networks(&["10.0.0.0/8"]),
-                    cloudfront: false
-                }
-            )
-            .ip
-            .as_deref(),
+            behind(&r, &["10.0.0.0/8"]).as_deref(),
             Some("192.0.2.7"),
             "the right-most untrusted hop, not what the client wrote first"
         );
@@ -240,43 +234,16 @@ mod tests {
             Some("10.1.2.3")
         );
         let r = request("10.1.2.3", Some("not an address"), "ua");
-        assert_eq!(
-            of_request(
-                &r,
-                Trust {
-                    proxies: &networks(&["10.1.2.3"]),
-                    cloudfront: false
-                }
-            )
-            .ip
-            .as_deref(),
-            Some("10.1.2.3")
-        );
+        assert_eq!(behind(&r, &["10.1.2.3"]).as_deref(), Some("10.1.2.3"));
         let r = request("::ffff:10.1.2.3", Some("192.0.2.7"), "ua");
         assert_eq!(
-            of_request(
-                &r,
-                Trust {
-                    proxies: &networks(&["10.0.0.0/8"]),
-                    cloudfront: false
-                }
-            )
-            .ip
-            .as_deref(),
+            behind(&r, &["10.0.0.0/8"]).as_deref(),
             Some("192.0.2.7"),
             "an IPv4 peer seen through a dual-stack socket is still that IPv4 address"
         );
         let r = request("2001:db8::1", Some("2001:db8:1::7"), "ua");
         assert_eq!(
-            of_request(
-                &r,
-                Trust {
-                    proxies: &networks(&["2001:db8::/64"]),
-                    cloudfront: false
-                }
-            )
-            .ip
-            .as_deref(),
+            behind(&r, &["2001:db8::/64"]).as_deref(),
             Some("2001:db8:1::7")
         );
     }
