@@ -75,6 +75,26 @@ async fn sign_up_rejects_bad_input_with_field_naming_errors() {
     env.raw(Method::POST, "/v1/accounts", None, vec![])
         .await
         .expect_error(400, "invalid_request");
+    // A route without a body takes none or `{}`; white space alone is neither.
+    env.raw(
+        Method::POST,
+        "/v1/login/passkey/start",
+        None,
+        b"\n".to_vec(),
+    )
+    .await
+    .expect_error(400, "invalid_request");
+    env.raw(Method::POST, "/v1/login/passkey/start", None, vec![])
+        .await
+        .expect(200);
+    env.raw(
+        Method::POST,
+        "/v1/login/passkey/start",
+        None,
+        b"{}".to_vec(),
+    )
+    .await
+    .expect(200);
 
     let big = format!(
         r#"{{"username":"bob","password":"{}"}}"#,
