@@ -72,6 +72,33 @@ pub struct Config {
     /// Whether every request comes through CloudFront, whose `CloudFront-Viewer-Address`
     /// then names the client (`LATCHKEY_TRUSTED_PROXY=cloudfront`; default `none`).
     pub viewer_address_from_cloudfront: bool,
+    /// The value CloudFront puts in [`ORIGIN_HEADER`] on every request it forwards
+    /// (`LATCHKEY_ORIGIN_SECRET`; unset or empty: no check). With it set, a request that
+    /// reached API Gateway's own address around CloudFront, its WAF and its headers, is
+    /// refused before anything else is read.
+    pub origin_secret: Option<OriginSecret>,
+}
+
+/// The header CloudFront adds to the requests it forwards to the API.
+pub const ORIGIN_HEADER: &str = "x-latchkey-origin";
+
+/// A secret shared with CloudFront; never printed.
+#[derive(Clone)]
+pub struct OriginSecret(String);
+
+impl OriginSecret {
+    /// Shorter values could be guessed by whoever can reach the `execute-api` address.
+    pub const MIN_LEN: usize = 32;
+
+    pub fn admits(&self, presented: Option<&[u8]>) -> bool {
+        presented.is_some_and(|value| crate::domain::secrets_equal(value, self.0.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for OriginSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginSecret(<redacted>)")
+    }
 }
 
 impl Config {
@@ -196,6 +223,18 @@ impl Config {
                     ))
                 }
             },
+            origin_secret: match get("LATCHKEY_ORIGIN_SECRET") {
+                None => None,
+                Some(value) if value.len() >= OriginSecret::MIN_LEN && value.is_ascii() => {
+                    Some(OriginSecret(value))
+                }
+                Some(_) => {
+                    return Err(config_error(format!(
+                        "LATCHKEY_ORIGIN_SECRET must be at least {} ASCII characters",
+                        OriginSecret::MIN_LEN
+                    )))
+                }
+            },
         })
     }
 
@@ -289,9 +328,33 @@ mod tests {
             ("LATCHKEY_SESSION_IDLE_SECONDS", "60"),
             ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/40"),
             ("LATCHKEY_TRUSTED_PROXY", "alb"),
+            ("LATCHKEY_ORIGIN_SECRET", "too-short-to-resist-guessing"),
         ] {
             assert!(with(&[("LATCHKEY_MASTER_SECRET", SECRET), (name, value)]).is_err());
         }
+    }
+
+    #[test]
+    fn the_origin_secret_admits_only_its_own_value_and_never_prints_it() {
+        let value = "Zm9yIGNsb3VkZnJvbnQgb25seSwgbm90IGZvciB5b3U";
+        assert!(with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("LATCHKEY_ORIGIN_SECRET", "")
+        ])
+        .unwrap()
+        .origin_secret
+        .is_none());
+        let config = with(&[
+            ("LATCHKEY_MASTER_SECRET", SECRET),
+            ("LATCHKEY_ORIGIN_SECRET", value),
+        ])
+        .unwrap();
+        let secret = config.origin_secret.as_ref().unwrap();
+        assert!(secret.admits(Some(value.as_bytes())));
+        assert!(!secret.admits(None));
+        assert!(!secret.admits(Some(&value.as_bytes()[1..])));
+        assert!(!secret.admits(Some(format!("{value}x").as_bytes())));
+        assert!(!format!("{config:?}").contains(value));
     }
 
     #[test]

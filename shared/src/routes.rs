@@ -226,21 +226,22 @@ pub async fn handle_as<E: Endpoint>(app: &App, request: Request) -> Response<Bod
             cloudfront: app.config.viewer_address_from_cloudfront,
         },
     );
-    let response = match crate::source::within(source, serve::<E>(app, route, &request)).await {
-        Ok(response) => response,
-        Err(error) => {
-            if let Error::Internal(cause) = &error {
-                tracing::error!(function = route.function, %cause, "internal error");
-            } else if error.status() >= 500 {
-                tracing::warn!(
-                    function = route.function,
-                    code = error.code(),
-                    "request failed"
-                );
+    let response =
+        match crate::source::within(source, serve_from_origin::<E>(app, route, &request)).await {
+            Ok(response) => response,
+            Err(error) => {
+                if let Error::Internal(cause) = &error {
+                    tracing::error!(function = route.function, %cause, "internal error");
+                } else if error.status() >= 500 {
+                    tracing::warn!(
+                        function = route.function,
+                        code = error.code(),
+                        "request failed"
+                    );
+                }
+                http::error_response(&error)
             }
-            http::error_response(&error)
-        }
-    };
+        };
     tracing::info!(
         function = route.function,
         status = response.status().as_u16(),
@@ -248,6 +249,30 @@ pub async fn handle_as<E: Endpoint>(app: &App, request: Request) -> Response<Bod
         "request"
     );
     response
+}
+
+/// Behind CloudFront, only what CloudFront forwarded is served: API Gateway's own address
+/// would skip the WAF's per-address limits, and let a caller name its own
+/// `CloudFront-Viewer-Address`.
+async fn serve_from_origin<E: Endpoint>(
+    app: &App,
+    route: &Route,
+    request: &Request,
+) -> Result<Response<Body>> {
+    if let Some(secret) = &app.config.origin_secret {
+        let presented = request
+            .headers()
+            .get(crate::config::ORIGIN_HEADER)
+            .map(|value| value.as_bytes());
+        if !secret.admits(presented) {
+            tracing::warn!(
+                function = route.function,
+                "request that did not come through CloudFront"
+            );
+            return Err(Error::Forbidden);
+        }
+    }
+    serve::<E>(app, route, request).await
 }
 
 /// The request is parsed and validated whole before anything is judged or written: a bad

@@ -112,7 +112,12 @@ pub struct Machine {
 
 impl Machine {
     pub fn new() -> Machine {
-        let vars = HashMap::from([
+        Machine::with_env(&[])
+    }
+
+    /// A machine whose configuration also has `extra` (name, value) pairs.
+    pub fn with_env(extra: &[(&'static str, &'static str)]) -> Machine {
+        let mut vars = HashMap::from([
             ("LATCHKEY_MASTER_SECRET", MASTER_SECRET),
             // Cheap hashing: the production parameters are pinned by a unit test.
             ("LATCHKEY_ARGON2_MEMORY_KIB", "64"),
@@ -122,6 +127,7 @@ impl Machine {
             ("LATCHKEY_WEBAUTHN_RP_ID", RP_ID),
             ("LATCHKEY_PUSH_TOPIC_ARN", TOPIC),
         ]);
+        vars.extend(extra.iter().copied());
         let config = Config::from_lookup(|name| vars.get(name).map(|v| (*v).to_owned())).unwrap();
         let clock = Arc::new(ManualClock::new(Instant::from_secs(START)));
         let store = Arc::new(Interleaving::default());
@@ -159,6 +165,17 @@ impl Machine {
         device: Option<&str>,
         body: Value,
     ) -> Response {
+        self.serve(operation, Self::request(operation, token, device, body))
+            .await
+    }
+
+    /// The request [`Machine::send`] sends, for a test that changes it before [`Machine::serve`].
+    pub fn request(
+        operation: Operation,
+        token: Option<&str>,
+        device: Option<&str>,
+        body: Value,
+    ) -> lambda_http::Request {
         let route = operation.route();
         let mut request = lambda_http::http::Request::builder()
             .method(route.method)
@@ -178,6 +195,10 @@ impl Machine {
             request =
                 request.with_path_parameters(HashMap::from([("id".to_owned(), device.to_owned())]));
         }
+        request
+    }
+
+    pub async fn serve(&self, operation: Operation, request: lambda_http::Request) -> Response {
         let response = latchkey::handle(&self.app, operation, request).await;
         let (parts, body) = response.into_parts();
         let bytes: &[u8] = body.as_ref();

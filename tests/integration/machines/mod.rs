@@ -20,6 +20,7 @@ mod interleaving;
 mod lockout;
 mod login;
 pub(crate) mod notices;
+mod origin;
 mod passkey;
 mod password;
 mod push;
