@@ -421,7 +421,8 @@ async fn journey_through_the_function_binaries() {
         assert!(event["ip"].is_string(), "{event}");
     }
 
-    // Logout ends the session at once; the setup session that confirmed the app is another.
+    // Logout ends that session at once, and no other: the one that confirmed the app (full
+    // since then) still answers.
     let out = lambda
         .call(Operation::Logout, None, Some(&token), None)
         .await
@@ -431,5 +432,10 @@ async fn journey_through_the_function_binaries() {
         .call(Operation::GetMfa, None, Some(&token), None)
         .await
         .expect_error(401, "unauthenticated");
+    let other = lambda
+        .call(Operation::GetMfa, None, Some(&setup), None)
+        .await
+        .expect(200);
+    assert_eq!(other["devices"][0]["name"], "Work phone");
     println!("lambda-journey: complete");
 }
