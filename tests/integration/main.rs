@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod fixtures;
 mod functions;
+mod lambda_path;
 mod lockout;
 pub(crate) mod machines;
 mod notices;
