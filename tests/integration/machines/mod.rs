@@ -15,8 +15,10 @@
 //! Run alone with `cargo test -p latchkey-tests --test integration machines::`.
 
 mod harness;
+mod injection;
 mod interleaving;
 
+mod faults;
 mod lockout;
 mod login;
 pub(crate) mod notices;

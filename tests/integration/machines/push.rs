@@ -40,6 +40,12 @@ pub async fn enroll_push(m: &Machine, token: &str, body: Value) -> PushDevice {
     }
 }
 
+/// The agent's enrollment body for `uri`, with the new device key it signs with.
+pub fn enroll_body_for(uri: &RegistrationUri) -> (Value, DeviceKey) {
+    let key = DeviceKey::generate(&system_random()).unwrap();
+    (enroll_body(uri, &key), key)
+}
+
 fn enroll_body(uri: &RegistrationUri, key: &DeviceKey) -> Value {
     let public_key = key.public_key_b64();
     let message = enroll_message(&uri.registration_id, &public_key);
