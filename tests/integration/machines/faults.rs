@@ -41,7 +41,7 @@ use crate::support::{Response, PASSWORD};
 use latchkey::notice::NoticeRef;
 use latchkey::notify::bus::RecordingBus;
 use latchkey::records::{self, Event};
-use latchkey::store::Item;
+use latchkey::store::{Item, Key};
 use latchkey::stream::{self, StreamEvent};
 use latchkey::Operation;
 use push_agent::crypto::{answer_message, notice_report_message, system_random, Decision};
@@ -116,6 +116,12 @@ enum Also {
     /// (the SDK's retry met it): the device hears `409 already_answered`, as for any
     /// answer sent twice; the answer counts.
     AnsweredTwice,
+    /// The session `0` was used more than five minutes after its `last_seen_at`, which is
+    /// recorded first, in a write of its own, best effort. When that write fails, the
+    /// request goes on: the normal answer, the table as after but for the session's items,
+    /// as before ("not seen"). When the change fails after it: 503, and the table as a
+    /// fault-free `GET /v1/me` of that session leaves it ("seen").
+    Seen(String),
     /// The change committed and the SNS call after it failed or was never made (the
     /// commit's answer was lost: 503): the table as after, and the subscription left
     /// behind (it filters on a device id no longer in any profile, so nothing reaches it).
@@ -410,6 +416,39 @@ impl Walk {
                     self.run(&reauthenticate).await;
                     if durable(&self.m.save()) == *now {
                         return State::Also("re-authenticated");
+                    }
+                }
+                Also::Seen(token) => {
+                    self.references += 1;
+                    self.m.restore(&normal.before);
+                    self.run(&http(Operation::Me, Some(token), Value::Null))
+                        .await;
+                    let seen = durable(&self.m.save());
+                    if got.unavailable && seen == *now {
+                        return State::Also("seen");
+                    }
+                    let before = durable(&normal.before);
+                    let touched: BTreeSet<&Key> = seen
+                        .0
+                        .iter()
+                        .filter(|i| !before.0.contains(i))
+                        .map(|i| &i.key)
+                        .collect();
+                    let mut unseen: Vec<Item> = durable(&normal.after)
+                        .0
+                        .into_iter()
+                        .filter(|i| !touched.contains(&i.key))
+                        .chain(
+                            before
+                                .0
+                                .iter()
+                                .filter(|i| touched.contains(&i.key))
+                                .cloned(),
+                        )
+                        .collect();
+                    unseen.sort_by(|a, b| a.key.cmp(&b.key));
+                    if *got == normal.answer && unseen == now.0 && before.1 == now.1 {
+                        return State::Also("after, not seen");
                     }
                 }
                 Also::Withdrawn
@@ -869,6 +908,20 @@ async fn walk() -> Walk {
         ],
     )
     .await;
+    // A session last seen more than five minutes ago is recorded as seen first.
+    w.m.advance(latchkey::auth::LAST_SEEN_INTERVAL_SECS + 1);
+    w.step_also(
+        "rename-device",
+        "session last seen 5 min ago",
+        Request::Http {
+            operation: Operation::RenameDevice,
+            token: Some(session.clone()),
+            device: Some(totp.clone()),
+            body: json!({ "name": "Old phone" }),
+        },
+        &[Also::Seen(session.clone())],
+    )
+    .await;
     w.step(
         "me",
         "full session",
@@ -1051,6 +1104,11 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
   with the session re-authenticated and the change not made, exactly as a fault-free
   `POST /v1/session/reauthenticate` leaves it (the test compares with that run); the retry
   needs no password.
+- **seen**, **after, not seen**: a session used more than five minutes after its
+  `last_seen_at` has it recorded first, in a write of its own, best effort. When that
+  write fails the request goes on and the use is not recorded; when the change fails after
+  it, the answer is 503 and the session is recorded as seen, exactly as a fault-free
+  `GET /v1/me` leaves it.
 - **withdrawn**: the login push is written, then its SNS publish fails: 503, the push is
   marked failed (it can never be answered; its status reads `expired`) and both push
   counters are given back, so the user can send another at once.
