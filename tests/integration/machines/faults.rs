@@ -34,7 +34,7 @@
 //! [`REGENERATE`] rewrites it.
 
 use super::harness::{text, token, Machine, Saved, ORIGIN};
-use super::injection::Fault;
+use super::injection::{Call, Fault};
 use super::notices::{batch, event_items};
 use super::webauthn::SoftAuthenticator;
 use crate::support::{Response, PASSWORD};
@@ -122,6 +122,12 @@ enum Also {
     /// as before ("not seen"). When the change fails after it: 503, and the table as a
     /// fault-free `GET /v1/me` of that session leaves it ("seen").
     Seen(String),
+    /// The change ended every other session at once (the profile's session generation
+    /// moved on) and deleted the first ones' items with it; deleting the rest, later and
+    /// best effort, failed or was never reached (the first write's answer lost: 503): the
+    /// table as after but for some of those sessions' items, left for the TTL (a report's
+    /// count is then of the items deleted).
+    SessionsLeft,
     /// The change committed and the SNS call after it failed or was never made (the
     /// commit's answer was lost: 503): the table as after, and the subscription left
     /// behind (it filters on a device id no longer in any profile, so nothing reaches it).
@@ -293,7 +299,7 @@ impl Walk {
                     cells.push(String::new());
                     continue;
                 }
-                match self.faulted(&normal, k, fault).await {
+                match self.faulted(&normal, k, call, fault).await {
                     Ok(cell) => cells.push(cell),
                     Err(why) => {
                         self.failures.push(format!(
@@ -319,7 +325,13 @@ impl Walk {
     }
 
     /// One faulted run, judged: the table's cell, or why it breaks the rule.
-    async fn faulted(&mut self, normal: &Normal, k: usize, fault: Fault) -> Result<String, String> {
+    async fn faulted(
+        &mut self,
+        normal: &Normal,
+        k: usize,
+        call: &Call,
+        fault: Fault,
+    ) -> Result<String, String> {
         self.runs += 1;
         self.m.restore(&normal.before);
         self.m.faults.arm(k, fault);
@@ -339,7 +351,7 @@ impl Walk {
         } else if let Some(answer) = self.redrawn(normal, &faulted, &now).await {
             State::Retried(answer)
         } else {
-            self.also(normal, &now, &got).await
+            self.also(normal, &now, &got, call).await
         };
         let unchanged = before == after;
         let word = match &state {
@@ -368,7 +380,11 @@ impl Walk {
             && normal.also.iter().any(|a| matches!(a, Also::AnsweredTwice))
             && got.label == "409"
             && got.body["error"]["code"] == "already_answered";
-        if got.unavailable || Some(&got) == expected || answered_twice {
+        // A report's count is of the items its cleanup deleted.
+        let counted_less = matches!(state, State::After)
+            && normal.also.iter().any(|a| matches!(a, Also::SessionsLeft))
+            && got.label == normal.answer.label;
+        if got.unavailable || Some(&got) == expected || answered_twice || counted_less {
             Ok(format!("{} · {word}", got.label))
         } else {
             let expected = expected.unwrap_or(&normal.answer);
@@ -402,7 +418,7 @@ impl Walk {
     }
 
     /// Which of the step's other accepted outcomes the faulted table `now` is, if any.
-    async fn also(&mut self, normal: &Normal, now: &Durable, got: &Answer) -> State {
+    async fn also(&mut self, normal: &Normal, now: &Durable, got: &Answer, call: &Call) -> State {
         for also in &normal.also {
             match also {
                 Also::Reauthenticated(token) if got.unavailable => {
@@ -449,6 +465,27 @@ impl Walk {
                     unseen.sort_by(|a, b| a.key.cmp(&b.key));
                     if *got == normal.answer && unseen == now.0 && before.1 == now.1 {
                         return State::Also("after, not seen");
+                    }
+                }
+                // 503 only when the change's own write failed: the cleanup's failure is
+                // not the caller's.
+                Also::SessionsLeft
+                    if (got.unavailable && call.writes("PROFILE"))
+                        || got.label == normal.answer.label =>
+                {
+                    let (after_items, after_live) = durable(&normal.after);
+                    let before = durable(&normal.before).0;
+                    let left: Vec<&Item> =
+                        now.0.iter().filter(|i| !after_items.contains(i)).collect();
+                    let sessions = left
+                        .iter()
+                        .all(|i| before.contains(i) && i.key.sk.starts_with("SESSION"));
+                    if !left.is_empty()
+                        && sessions
+                        && after_items.iter().all(|i| now.0.contains(i))
+                        && after_live == now.1
+                    {
+                        return State::Also("after, ended sessions' items left");
                     }
                 }
                 Also::Withdrawn
@@ -538,6 +575,23 @@ async fn device_of(m: &Machine, token: &str, kind: &str) -> String {
         .find(|d| d["type"] == kind)
         .map(|d| text(&d["id"]))
         .unwrap()
+}
+
+/// Signs in `count` times with the passkey of `key`.
+async fn passkey_sessions(m: &Machine, key: &mut SoftAuthenticator, count: usize) {
+    for _ in 0..count {
+        let r = m
+            .call(Operation::LoginPasskeyStart, json!({}))
+            .await
+            .expect(200);
+        let assertion = key.discover(&r.body["publicKey"], 0).unwrap();
+        m.call(
+            Operation::LoginPasskeyFinish,
+            json!({ "login_id": r.body["login_id"], "credential": assertion }),
+        )
+        .await
+        .expect(200);
+    }
 }
 
 async fn walk() -> Walk {
@@ -852,6 +906,17 @@ async fn walk() -> Walk {
     )
     .await;
 
+    // Many sessions: the first write that ends them deletes only the first ones' items.
+    passkey_sessions(&w.m, &mut key, 45).await;
+    w.step_also(
+        "revoke-other-sessions",
+        "46 others",
+        http(Operation::RevokeOtherSessions, Some(&session), json!({})),
+        &[Also::SessionsLeft],
+    )
+    .await;
+    passkey_sessions(&w.m, &mut key, 30).await;
+
     // The key's arrival reaches the push device as a notice (the table's stream), which
     // the device reports: the key goes, every session ends.
     let events = event_items(&w.m, USER, 0).await;
@@ -869,9 +934,9 @@ async fn walk() -> Walk {
     .await;
     let notice_id = NoticeRef::of(&added.0).notice_id();
     let report = notice_report_message(&notice_id, &push_device);
-    w.step(
+    w.step_also(
         "push-report",
-        "device_added notice",
+        "device_added notice, 31 sessions",
         http(
             Operation::PushReport,
             None,
@@ -881,6 +946,7 @@ async fn walk() -> Walk {
                 "signature": device_key.sign(&system_random(), report.as_bytes()).unwrap(),
             }),
         ),
+        &[Also::SessionsLeft],
     )
     .await;
 
@@ -1116,6 +1182,12 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
   after. When the unsubscribe fails the answer is 200; when the profile write's answer is
   lost it is 503 (a retry finds no device: 404). Either way the subscription stays,
   filtering on an id no profile holds, so nothing reaches it; a warning is logged.
+- **after, ended sessions' items left**: revoking the other sessions, changing the
+  password and reporting a notice end sessions at once by moving the profile's session
+  generation on, and delete the first sessions' items in the same write; the rest are
+  deleted after, best effort. When that cleanup fails the answer is the normal one (a
+  report's count is then of the items deleted) and the dead sessions' items wait for the
+  TTL; when the first write's answer is lost, 503 with the same table.
 - `push-respond` under a condition echo: the device's answer counts and the device hears
   `409 already_answered`, as when it sends an answer twice. Telling its own write apart
   would need a per-request mark in the push: two identical answers in one millisecond are
@@ -1138,6 +1210,9 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
 - `remove-device`: SNS Unsubscribe came before the profile write, so a failed write left
   the device in the profile without its subscription: a push device that never hears a
   login push again. The order is reversed.
+- `push-report` with more sessions than its first write deletes: a failure while deleting
+  the rest answered 503 for a report that had been made (and its retry
+  `409 already_answered`). The rest is cleanup now, as for the password change.
 - Better, though within the rule before: `start-totp-registration`,
   `start-push-registration` under an echo answered 503 with the registration written; now
   200.

@@ -84,6 +84,11 @@ impl Call {
         }
     }
 
+    /// Whether this is a write that puts or deletes an item whose sort key is `sk`.
+    pub fn writes(&self, sk: &str) -> bool {
+        matches!(self, Call::Write(items) if items.iter().any(|(key, _, op)| key.sk == sk && *op != "check"))
+    }
+
     /// A short name: the port and the kinds of items it touches.
     pub fn label(&self) -> String {
         let kinds = |keys: &mut dyn Iterator<Item = &Key>| {
