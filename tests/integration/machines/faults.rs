@@ -34,12 +34,11 @@
 //! [`REGENERATE`] rewrites it.
 
 use super::harness::{text, token, Machine, Saved, ORIGIN};
-use super::injection::{Call, Fault};
+use super::injection::{Call, Fault, FaultyBus};
 use super::notices::{batch, event_items};
 use super::webauthn::SoftAuthenticator;
 use crate::support::{Response, PASSWORD};
 use latchkey::notice::NoticeRef;
-use latchkey::notify::bus::RecordingBus;
 use latchkey::records::{self, Event};
 use latchkey::store::{Item, Key};
 use latchkey::stream::{self, StreamEvent};
@@ -156,7 +155,7 @@ struct Row {
 
 struct Walk {
     m: Machine,
-    bus: RecordingBus,
+    bus: FaultyBus,
     rows: Vec<Row>,
     failures: Vec<String>,
     walked: BTreeSet<&'static str>,
@@ -595,9 +594,14 @@ async fn passkey_sessions(m: &Machine, key: &mut SoftAuthenticator, count: usize
 }
 
 async fn walk() -> Walk {
+    let m = Machine::new();
+    let bus = FaultyBus {
+        inner: Default::default(),
+        injector: m.faults.clone(),
+    };
     let mut w = Walk {
-        m: Machine::new(),
-        bus: RecordingBus::default(),
+        m,
+        bus,
         rows: Vec::new(),
         failures: Vec::new(),
         walked: BTreeSet::new(),
@@ -676,6 +680,16 @@ async fn walk() -> Walk {
             Operation::Reauthenticate,
             Some(&session),
             with_password.clone(),
+        ),
+    )
+    .await;
+    w.step(
+        "reauthenticate",
+        "wrong password",
+        http(
+            Operation::Reauthenticate,
+            Some(&session),
+            json!({ "password": "not the password" }),
         ),
     )
     .await;
@@ -763,6 +777,23 @@ async fn walk() -> Walk {
         ),
     )
     .await;
+    // The fifth wrong code ends the login.
+    let ended = w.m.mfa_token(USER).await;
+    for _ in 0..4 {
+        w.m.totp_login(&ended, &w.m.wrong_code(&secret))
+            .await
+            .expect_error(401, "invalid_code");
+    }
+    w.step(
+        "login-totp",
+        "fifth wrong code",
+        http(
+            Operation::LoginTotp,
+            None,
+            json!({ "mfa_token": ended, "code": w.m.wrong_code(&secret) }),
+        ),
+    )
+    .await;
     w.step(
         "login-recovery-code",
         "right code",
@@ -832,6 +863,41 @@ async fn walk() -> Walk {
         "login-push-status",
         "approved",
         http(Operation::LoginPushStatus, None, status),
+    )
+    .await;
+    // A push denied on the device.
+    let mfa = w.m.mfa_token(USER).await;
+    let r =
+        w.m.call(Operation::LoginPush, json!({ "mfa_token": mfa }))
+            .await
+            .expect(202);
+    let push_id = text(&r.body["push_id"]);
+    let (_, push) = w.m.notifier.login_push(&uri.server_key, &push_id);
+    let answer = answer_message(&push_id, &push.challenge, Decision::Deny, None);
+    w.step_also(
+        "push-respond",
+        "deny",
+        http(
+            Operation::PushRespond,
+            None,
+            json!({
+                "push_id": push_id,
+                "device_id": push_device,
+                "decision": "deny",
+                "signature": device_key.sign(&system_random(), answer.as_bytes()).unwrap(),
+            }),
+        ),
+        &[Also::AnsweredTwice],
+    )
+    .await;
+    w.step(
+        "login-push-status",
+        "denied",
+        http(
+            Operation::LoginPushStatus,
+            None,
+            json!({ "mfa_token": mfa, "push_id": push_id }),
+        ),
     )
     .await;
 
@@ -1136,7 +1202,7 @@ What the DynamoDB adapter (`shared/src/store/dynamo.rs`) can answer, per request
 | TransactGetItems | yes | yes: cancelled by a transaction in flight | no | no |
 | PutItem, DeleteItem (one item, with a condition) | yes | yes: `TransactionConflictException` | yes | yes |
 | TransactWriteItems | yes | yes: cancelled by `TransactionConflict`, `TransactionConflictException`, `TransactionInProgressException` | no | yes |
-| SNS Publish, Subscribe, Unsubscribe | yes | no | no | no |
+| SNS Publish, Subscribe, Unsubscribe; EventBridge PutEvents | yes | no | no | no |
 
 - **unavailable**: nothing done, `StoreError::Unavailable`. The adapter maps every SDK error
   that is not a failed condition or a conflict there (`unavailable()`): after the SDK's own
@@ -1196,8 +1262,9 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
   its retry meets the change (a sign-up `409 username_taken`, a removed device `404`, a
   spent TOTP step `401 invalid_code`: the session made for that code is never seen and
   expires).
-- The stream handler writes nothing: a failed read or publish reports the record, and the
-  stream delivers it again (at least once; the notice keeps its id).
+- The stream handler writes nothing: a failed read, publish or EventBridge put reports the
+  record, and the stream delivers it again. Delivery is at least once: a put that fails
+  after the publish went out sends the notice again, with the same id.
 
 ### Bugs the walk found, fixed
 

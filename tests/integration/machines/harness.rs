@@ -132,7 +132,6 @@ impl Notifier for Recorder {
     }
     async fn unsubscribe(&self, subscription: &str) -> Result<(), NotifyError> {
         self.refuse()?;
-        // SNS answers an unknown subscription as a removed one.
         self.live.lock().unwrap().remove(subscription);
         Ok(())
     }

@@ -9,11 +9,12 @@
 //! DynamoDB took it); and a conditional write of one item, which goes as a PutItem or
 //! DeleteItem without an idempotency token, may also come back `ConditionFailed` after it
 //! was applied: the SDK's retry of a timed-out attempt that had landed meets its own write
-//! (see [`Fault::Echo`]). Every notifier call fails `Unavailable` (SNS has no other answer
-//! the adapter tells apart).
+//! (see [`Fault::Echo`]). Every notifier and event bus call fails `Unavailable` (SNS and
+//! EventBridge have no other answer the adapters tell apart).
 
 use super::harness::Recorder;
 use super::interleaving::Interleaving;
+use latchkey::notify::bus::{EventBus, RecordingBus};
 use latchkey::notify::{Notifier, NotifyError};
 use latchkey::store::{Expect, Item, Key, Store, StoreError, Write};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,8 @@ pub enum Call {
     Publish,
     Subscribe,
     Unsubscribe,
+    /// EventBridge PutEvents (the security-events handler's bus).
+    PutEvent,
 }
 
 impl Call {
@@ -80,7 +83,9 @@ impl Call {
                 kinds.push(Fault::Lost);
                 kinds
             }
-            Call::Publish | Call::Subscribe | Call::Unsubscribe => vec![Fault::Unavailable],
+            Call::Publish | Call::Subscribe | Call::Unsubscribe | Call::PutEvent => {
+                vec![Fault::Unavailable]
+            }
         }
     }
 
@@ -125,6 +130,7 @@ impl Call {
             Call::Publish => "SNS publish".to_owned(),
             Call::Subscribe => "SNS subscribe".to_owned(),
             Call::Unsubscribe => "SNS unsubscribe".to_owned(),
+            Call::PutEvent => "EventBridge put".to_owned(),
         }
     }
 }
@@ -283,6 +289,22 @@ impl Notifier for FaultyNotifier {
         match self.injector.enter(Call::Unsubscribe) {
             Some(_) => Err(NotifyError::Unavailable),
             None => self.inner.unsubscribe(subscription).await,
+        }
+    }
+}
+
+/// The operators' event bus with faults, over a recording bus.
+pub struct FaultyBus {
+    pub inner: RecordingBus,
+    pub injector: Arc<Injector>,
+}
+
+#[async_trait::async_trait]
+impl EventBus for FaultyBus {
+    async fn put(&self, detail_type: &str, detail: &str) -> Result<(), NotifyError> {
+        match self.injector.enter(Call::PutEvent) {
+            Some(_) => Err(NotifyError::Unavailable),
+            None => self.inner.put(detail_type, detail).await,
         }
     }
 }
