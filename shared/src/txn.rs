@@ -10,7 +10,7 @@ use crate::audit::{self, EventType};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::records::{load, profile_key, Profile, Record, Stored};
-use crate::store::{Expect, StoreError, Write};
+use crate::store::{Expect, Item, Key, StoreError, Write};
 use std::future::Future;
 use std::time::Duration;
 
@@ -72,6 +72,15 @@ where
     }
     tracing::warn!("gave up after {MAX_ATTEMPTS} optimistic-concurrency attempts");
     Err(Error::Contention)
+}
+
+/// [`crate::records::get_many`], read again while it is cancelled by a write transaction in
+/// flight on one of its items (a TransactGetItems is): a read is always safe to repeat.
+pub async fn read_many<const N: usize>(app: &App, keys: [Key; N]) -> Result<[Option<Item>; N]> {
+    retrying(app, || {
+        crate::records::get_many(app.store.as_ref(), keys.clone())
+    })
+    .await
 }
 
 /// For writes whose only condition is a profile version: any failure means "re-read".

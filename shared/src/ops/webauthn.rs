@@ -534,11 +534,8 @@ pub async fn finish_passkey_login(
     let login_key = records::passkey_login_key(&request.login_id);
     let (login, owner) = match handle {
         Some(id) => {
-            let [login, owner] = records::get_many(
-                app.store.as_ref(),
-                [login_key, records::webauthn_user_key(&id)],
-            )
-            .await?;
+            let [login, owner] =
+                crate::txn::read_many(app, [login_key, records::webauthn_user_key(&id)]).await?;
             (login, owner)
         }
         None => (app.store.get(&login_key).await?, None),

@@ -1282,7 +1282,9 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
   `409 already_answered`). The rest is cleanup now, as for the password change.
 - Better, though within the rule before: `start-totp-registration`,
   `start-push-registration` under an echo answered 503 with the registration written; now
-  200.
+  200. A session's read (every route behind a session) and the passkey finish's read,
+  cancelled by a write transaction in flight on one of their items (a sign-in's check on
+  the profile is one), answered 503; they are read again now (`txn::read_many`).
 
 Cells: the answer's status (stream: `done` or `resumes`) · the table afterwards (`before`,
 `after`, `unchanged` where the step changes nothing, or an outcome above). Blank: the call
