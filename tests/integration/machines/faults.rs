@@ -1213,7 +1213,7 @@ What the DynamoDB adapter (`shared/src/store/dynamo.rs`) can answer, per request
 
 - **unavailable**: nothing done, `StoreError::Unavailable`. The adapter maps every SDK error
   that is not a failed condition or a conflict there (`unavailable()`): after the SDK's own
-  retries, that is a timeout, throttling (`ProvisionedThroughputExceeded`,
+  retries, that is a timeout, throttling (`ProvisionedThroughputExceededException`,
   `RequestLimitExceeded`, `ThrottlingException`) or a 5xx; a malformed item too.
 - **contention**: nothing done, `StoreError::Contention`.
 - **condition echo**: the write is applied, then answered `ConditionFailed(0)`. This is what
@@ -1228,8 +1228,9 @@ What the DynamoDB adapter (`shared/src/store/dynamo.rs`) can answer, per request
 Transactions are not echoed. aws-sdk-dynamodb (1.136) fills TransactWriteItems'
 `ClientRequestToken` when the caller leaves it empty (`IdempotencyTokenRuntimePlugin`, in
 `modify_before_serialization`, which runs once per call, before the retry loop), so every
-SDK retry of one call carries the same token, and DynamoDB answers a repeat within 10
-minutes with the first attempt's outcome instead of applying it again. Our own retries
+SDK retry of one call carries the same token, and DynamoDB answers the repeat of a
+transaction that succeeded (within 10 minutes) with success, without applying it again.
+Our own retries
 (after `Contention`) are new calls that read afresh. A write of one item goes as
 PutItem/DeleteItem (half the write units of a transaction) and has no token; where it puts
 an item no other request can put byte for byte (a random id or challenge, a salted hash),
@@ -1268,10 +1269,13 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
 - **503 · after** is the ambiguous timeout: the change is made and the caller hears 503;
   its retry meets the change (a sign-up `409 username_taken`, a removed device `404`, a
   spent TOTP step `401 invalid_code`: the session made for that code is never seen and
-  expires).
+  expires; a login push counted against the limits but never sent, which expires
+  unanswered).
 - The stream handler writes nothing: a failed read, publish or EventBridge put reports the
-  record, and the stream delivers it again. Delivery is at least once: a put that fails
-  after the publish went out sends the notice again, with the same id.
+  record, and the stream delivers it again. The change the notice is about was answered
+  when it was made; the push device hears of it on the redelivery. Delivery is at least
+  once: a put that fails after the publish went out sends the notice again, with the same
+  id.
 
 ### Bugs the walk found, fixed
 
