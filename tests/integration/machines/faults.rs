@@ -148,6 +148,7 @@ enum State {
 }
 
 struct Row {
+    function: &'static str,
     step: String,
     call: String,
     cells: Vec<String>,
@@ -315,6 +316,7 @@ impl Walk {
                 }
             }
             self.rows.push(Row {
+                function,
                 step: step.clone(),
                 call: format!("{} {}", k + 1, call.label()),
                 cells,
@@ -518,8 +520,18 @@ impl Walk {
         let mut out = String::from("| route, case → fault-free answer | call | ");
         out += &Fault::ALL.map(Fault::title).join(" | ");
         out += " |\n|---|---|---|---|---|---|\n";
+        // Grouped by route, in the route table's order (the stream handler last); a
+        // route's cases in the walk's order.
+        let place = |function: &str| {
+            latchkey::ROUTES
+                .iter()
+                .position(|r| r.function == function)
+                .unwrap_or(latchkey::ROUTES.len())
+        };
+        let mut rows: Vec<&Row> = self.rows.iter().collect();
+        rows.sort_by_key(|row| place(row.function));
         let mut last = String::new();
-        for row in &self.rows {
+        for row in rows {
             let step = if row.step == last { "" } else { &row.step };
             last.clone_from(&row.step);
             out += &format!("| {step} | {} | {} |\n", row.call, row.cells.join(" | "));
@@ -1297,6 +1309,7 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
   cancelled by a write transaction in flight on one of their items (a sign-in's check on
   the profile is one), answered 503; they are read again now (`txn::read_many`).
 
+The table is grouped by route, in the route table's order, one row per call of a case.
 Cells: the answer's status (stream: `done` or `resumes`) · the table afterwards (`before`,
 `after`, `unchanged` where the step changes nothing, or an outcome above). Blank: the call
 cannot meet that fault. Rewrite the section with `{REGENERATE}`; the test fails while the
