@@ -632,7 +632,13 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
     let (status, writes) = match request.decision {
         Decision::Approve if right_number => {
             answered.status = PushStatus::Approved;
-            ("approved", vec![push.replace(&answered)?])
+            // Counts only while the device whose key verified it is still the account's.
+            // Two items also make the write a transaction, whose idempotency token keeps
+            // the SDK's retry of a landed approval from meeting it as "already answered".
+            (
+                "approved",
+                vec![push.replace(&answered)?, crate::txn::unchanged(&profile)],
+            )
         }
         Decision::Deny => {
             answered.status = PushStatus::Denied;

@@ -111,10 +111,6 @@ enum Also {
     /// can never be answered) and both push counters are given back, so the table is as
     /// before but for the failed push and the two records' versions.
     Withdrawn,
-    /// The device's answer landed and its write's answer came back a condition failure
-    /// (the SDK's retry met it): the device hears `409 already_answered`, as for any
-    /// answer sent twice; the answer counts.
-    AnsweredTwice,
     /// The session `0` was used more than five minutes after its `last_seen_at`, which is
     /// recorded first, in a write of its own, best effort. When that write fails, the
     /// request goes on: the normal answer, the table as after but for the session's items,
@@ -380,15 +376,11 @@ impl Walk {
             State::Also(_) => Some(&got),
             State::Other => None,
         };
-        let answered_twice = matches!(state, State::After)
-            && normal.also.iter().any(|a| matches!(a, Also::AnsweredTwice))
-            && got.label == "409"
-            && got.body["error"]["code"] == "already_answered";
         // A report's count is of the items its cleanup deleted.
         let counted_less = matches!(state, State::After)
             && normal.also.iter().any(|a| matches!(a, Also::SessionsLeft))
             && got.label == normal.answer.label;
-        if got.unavailable || Some(&got) == expected || answered_twice || counted_less {
+        if got.unavailable || Some(&got) == expected || counted_less {
             Ok(format!("{} · {word}", got.label))
         } else {
             let expected = expected.unwrap_or(&normal.answer);
@@ -857,7 +849,7 @@ async fn walk() -> Walk {
     .await;
     let (_, push) = w.m.notifier.login_push(&uri.server_key, &push_id);
     let answer = answer_message(&push_id, &push.challenge, Decision::Approve, Some(&number));
-    w.step_also(
+    w.step(
         "push-respond",
         "approve, right number",
         http(
@@ -871,7 +863,6 @@ async fn walk() -> Walk {
                 "signature": device_key.sign(&system_random(), answer.as_bytes()).unwrap(),
             }),
         ),
-        &[Also::AnsweredTwice],
     )
     .await;
     w.step(
@@ -889,7 +880,7 @@ async fn walk() -> Walk {
     let push_id = text(&r.body["push_id"]);
     let (_, push) = w.m.notifier.login_push(&uri.server_key, &push_id);
     let answer = answer_message(&push_id, &push.challenge, Decision::Deny, None);
-    w.step_also(
+    w.step(
         "push-respond",
         "deny",
         http(
@@ -902,7 +893,6 @@ async fn walk() -> Walk {
                 "signature": device_key.sign(&system_random(), answer.as_bytes()).unwrap(),
             }),
         ),
-        &[Also::AnsweredTwice],
     )
     .await;
     w.step(
@@ -1274,10 +1264,6 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
   deleted after, best effort. When that cleanup fails the answer is the normal one (a
   report's count is then of the items deleted) and the dead sessions' items wait for the
   TTL; when the first write's answer is lost, 503 with the same table.
-- `push-respond` under a condition echo: the device's answer counts and the device hears
-  `409 already_answered`, as when it sends an answer twice. Telling its own write apart
-  would need a per-request mark in the push: two identical answers in one millisecond are
-  otherwise the same item, and exactly one of them must win.
 - **503 · after** is the ambiguous timeout: the change is made and the caller hears 503;
   its retry meets the change (a sign-up `409 username_taken`, a removed device `404`, a
   spent TOTP step `401 invalid_code`: the session made for that code is never seen and
@@ -1300,6 +1286,12 @@ success: sign-up, the registrations' starts, the WebAuthn and passkey login star
 - `remove-device`: SNS Unsubscribe came before the profile write, so a failed write left
   the device in the profile without its subscription: a push device that never hears a
   login push again. The order is reversed.
+- `push-respond`: an echoed approval answered `409 already_answered` to the device whose
+  approval had counted. Its own write could not be told apart (two identical answers in
+  one millisecond are the same item, and exactly one must win); instead the approval now
+  checks the profile's version beside the push, the house rule for a decision taken on a
+  record: an approval from a device removed meanwhile no longer counts, and the write is a
+  transaction, whose idempotency token makes the SDK's retry harmless.
 - `push-report` with more sessions than its first write deletes: a failure while deleting
   the rest answered 503 for a report that had been made (and its retry
   `409 already_answered`). The rest is cleanup now, as for the password change.
