@@ -83,9 +83,8 @@ pub async fn remove(app: &App, caller: &Caller, device_id: &str) -> Result<Remov
     })
     .await?;
     // Unsubscribed only once the device is gone: unsubscribing first, a profile write that
-    // then failed would leave a device that hears nothing, and SNS answers a second
-    // Unsubscribe of it NotFound. A subscription left behind when SNS fails here filters
-    // on an id no profile holds, so nothing reaches it.
+    // then failed would leave a registered device that hears nothing. A subscription left
+    // behind when SNS fails here filters on an id no profile holds, so nothing reaches it.
     if let DeviceSecret::Push {
         subscription_arn: Some(arn),
         ..
