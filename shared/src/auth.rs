@@ -191,8 +191,8 @@ pub async fn authenticate(app: &App, request: &Request, minimum: Scope) -> Resul
         .filter(|token| token.len() <= MAX_TOKEN_CHARS)
         .and_then(parse_token)
         .ok_or(Error::Unauthenticated)?;
-    let [session, profile] = records::get_many(
-        app.store.as_ref(),
+    let [session, profile] = crate::txn::read_many(
+        app,
         [
             session_key(&sha256_hex(secret.as_bytes())),
             profile_key(&username),

@@ -64,7 +64,8 @@ pub async fn create(
     };
     let mut writes = vec![records::create(&registration)?];
     writes.extend(extra);
-    crate::txn::commit(app, writes, crate::txn::contention).await?;
+    // The random id makes the registration this request's own.
+    crate::txn::commit_unique(app, writes, crate::txn::contention).await?;
     Ok(registration)
 }
 

@@ -41,6 +41,18 @@ impl SeededRandom {
         state.copy_from_slice(digest.as_ref());
         SeededRandom(Mutex::new((0, state)))
     }
+
+    /// How many blocks have been drawn: with [`SeededRandom::rewind`], a test replays a
+    /// request with the very bytes it drew before.
+    pub fn position(&self) -> u64 {
+        self.0.lock().map(|guard| guard.0).unwrap_or_default()
+    }
+
+    pub fn rewind(&self, position: u64) {
+        if let Ok(mut guard) = self.0.lock() {
+            guard.0 = position;
+        }
+    }
 }
 
 impl Random for SeededRandom {

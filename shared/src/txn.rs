@@ -10,7 +10,7 @@ use crate::audit::{self, EventType};
 use crate::clock::Instant;
 use crate::error::{Error, Result};
 use crate::records::{load, profile_key, Profile, Record, Stored};
-use crate::store::{Expect, StoreError, Write};
+use crate::store::{Expect, Item, Key, StoreError, Write};
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,6 +32,32 @@ pub async fn commit(
     })
 }
 
+/// [`commit`] for writes whose items no other request can put byte for byte: each holds a
+/// fresh random id or challenge, or a salted hash. One item goes as a PutItem, which
+/// carries no idempotency token (a transaction does), so when the SDK retries an attempt
+/// that landed but whose answer was lost, the retry fails its condition on this very
+/// write. A failed condition on a lone put is therefore checked by reading the item back:
+/// exactly the item written means the write succeeded; anything else is what
+/// `on_condition` says.
+pub async fn commit_unique(
+    app: &App,
+    writes: Vec<Write>,
+    on_condition: impl Fn(usize) -> Error,
+) -> Result<()> {
+    let lone_put = match writes.as_slice() {
+        [Write::Put { item, .. }] => Some(item.clone()),
+        _ => None,
+    };
+    match app.store.write(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed(index)) => match lone_put {
+            Some(item) if app.store.get(&item.key).await?.as_ref() == Some(&item) => Ok(()),
+            _ => Err(on_condition(index)),
+        },
+        Err(other) => Err(Error::from(other)),
+    }
+}
+
 /// Runs `attempt` again while it fails with [`Error::Contention`], with jittered backoff.
 pub async fn retrying<T, F, Fut>(app: &App, mut attempt: F) -> Result<T>
 where
@@ -46,6 +72,15 @@ where
     }
     tracing::warn!("gave up after {MAX_ATTEMPTS} optimistic-concurrency attempts");
     Err(Error::Contention)
+}
+
+/// [`crate::records::get_many`], read again while it is cancelled by a write transaction in
+/// flight on one of its items (a TransactGetItems is): a read is always safe to repeat.
+pub async fn read_many<const N: usize>(app: &App, keys: [Key; N]) -> Result<[Option<Item>; N]> {
+    retrying(app, || {
+        crate::records::get_many(app.store.as_ref(), keys.clone())
+    })
+    .await
 }
 
 /// For writes whose only condition is a profile version: any failure means "re-read".

@@ -145,7 +145,8 @@ const PINNED: &[(&str, &str, u32, u32, u32, u32)] = &[
     ("reauthenticate", "right password", 1, 0, 1, 0),
     ("list-events", "full session", 1, 1, 0, 0),
     ("rename-device", "totp", 1, 0, 1, 0),
-    ("update-mfa-settings", "unchanged", 1, 0, 2, 0),
+    // The password's mark only: an unchanged setting writes nothing.
+    ("update-mfa-settings", "unchanged", 1, 0, 1, 0),
     ("regenerate-recovery-codes", "password in body", 1, 0, 2, 0),
     (
         "regenerate-recovery-codes",

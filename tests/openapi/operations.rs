@@ -402,9 +402,10 @@ this mfa_token, or 10 for this account within 15 minutes.
         .decision(r#"
             The password is checked first, so a wrong password is `401` whatever the id; a
             locked account is `429`. A right password also marks the session re-authenticated
-            (5 minutes). The push device's SNS subscription is dropped before the device is
-            forgotten: if SNS is down the answer is `503` and nothing changed. The caller's
-            session stays `full` after removing the last device.
+            (5 minutes). The device is forgotten first and its SNS subscription dropped
+            after: if SNS is down then, the answer is still `200` and the subscription stays,
+            filtering on an id no account holds, so nothing reaches it. The caller's session
+            stays `full` after removing the last device.
         "#)
         .fails(f::not_found())
         .doc(),

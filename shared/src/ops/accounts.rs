@@ -31,7 +31,8 @@ pub async fn create(app: &App, request: Credentials) -> Result<Account> {
         webauthn_user_indexed: false,
         session_generation: 0,
     };
-    crate::txn::commit(app, vec![records::create(&profile)?], |_| {
+    // The salted hash makes the profile this request's own.
+    crate::txn::commit_unique(app, vec![records::create(&profile)?], |_| {
         Error::UsernameTaken
     })
     .await?;

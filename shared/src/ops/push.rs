@@ -632,7 +632,13 @@ async fn respond_attempt(app: &App, request: &RespondRequest) -> Result<&'static
     let (status, writes) = match request.decision {
         Decision::Approve if right_number => {
             answered.status = PushStatus::Approved;
-            ("approved", vec![push.replace(&answered)?])
+            // Counts only while the device whose key verified it is still the account's.
+            // Two items also make the write a transaction, whose idempotency token keeps
+            // the SDK's retry of a landed approval from meeting it as "already answered".
+            (
+                "approved",
+                vec![push.replace(&answered)?, crate::txn::unchanged(&profile)],
+            )
         }
         Decision::Deny => {
             answered.status = PushStatus::Denied;
@@ -737,9 +743,21 @@ pub async fn report(app: &App, request: NoticeReportRequest) -> Result<NoticeRep
             tracing::warn!("a reported device was removed but its SNS subscription stays");
         }
     }
-    // A full first share may have left more behind.
+    // A full first share may have left more behind. They are ended already (the profile's
+    // generation moved on), so deleting their items is cleanup: when it fails, the report
+    // stands and is answered, the items are left for the TTL, and the count is of the
+    // items deleted.
     let rest = if first == crate::auth::SESSIONS_PER_WRITE {
-        crate::auth::revoke_all(app, &reference.username, vec![]).await?
+        match crate::auth::revoke_all(app, &reference.username, vec![]).await {
+            Ok(rest) => rest,
+            Err(error) => {
+                tracing::warn!(
+                    code = error.code(),
+                    "items of ended sessions left for the TTL"
+                );
+                0
+            }
+        }
     } else {
         0
     };

@@ -177,7 +177,10 @@ pub fn end_others(
 /// not answered.
 pub async fn finish_ending_others(app: &App, rest: Vec<Write>) {
     for chunk in rest.chunks(2 * SESSIONS_PER_LATER_WRITE) {
-        if let Err(error) = commit(app, chunk.to_vec(), contention).await {
+        // Deletes that expect nothing: only a transaction conflict fails them, and sending
+        // them again is then right.
+        let deleted = crate::txn::retrying(app, || commit(app, chunk.to_vec(), contention)).await;
+        if let Err(error) = deleted {
             tracing::warn!(
                 code = error.code(),
                 "items of ended sessions left for the TTL"

@@ -313,7 +313,8 @@ pub async fn start_login(app: &App, request: StartLoginRequest) -> Result<Webaut
             .map_err(ceremony_error)?;
         let mut mfa = pending.mfa.value.clone();
         mfa.webauthn_state = Some(state);
-        crate::txn::commit(
+        // The fresh challenge makes the login's new version this request's own.
+        crate::txn::commit_unique(
             app,
             vec![pending.mfa.replace(&mfa)?],
             crate::txn::contention,
@@ -476,7 +477,8 @@ pub async fn start_passkey_login(app: &App) -> Result<PasskeyChallenge> {
             state,
         };
         // A clash means a random id already taken: try another.
-        crate::txn::commit(app, vec![records::create(&login)?], crate::txn::contention).await?;
+        crate::txn::commit_unique(app, vec![records::create(&login)?], crate::txn::contention)
+            .await?;
         let mut public_key = serde_json::to_value(&options.public_key)
             .map_err(|_| Error::internal("cannot serialise passkey request options"))?;
         // No credentials to allow: the authenticator offers its discoverable ones.
@@ -532,11 +534,8 @@ pub async fn finish_passkey_login(
     let login_key = records::passkey_login_key(&request.login_id);
     let (login, owner) = match handle {
         Some(id) => {
-            let [login, owner] = records::get_many(
-                app.store.as_ref(),
-                [login_key, records::webauthn_user_key(&id)],
-            )
-            .await?;
+            let [login, owner] =
+                crate::txn::read_many(app, [login_key, records::webauthn_user_key(&id)]).await?;
             (login, owner)
         }
         None => (app.store.get(&login_key).await?, None),

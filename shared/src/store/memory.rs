@@ -15,6 +15,24 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Every item, in key order: what a test compares before and after a request.
+    pub fn contents(&self) -> Vec<Item> {
+        self.items
+            .lock()
+            .map(|items| items.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Makes the store hold exactly `items`: a test replays a request from a saved state.
+    pub fn restore(&self, items: Vec<Item>) {
+        if let Ok(mut held) = self.items.lock() {
+            *held = items
+                .into_iter()
+                .map(|item| (item.key.clone(), item))
+                .collect();
+        }
+    }
 }
 
 fn holds(expect: Expect, current: Option<&Item>) -> bool {

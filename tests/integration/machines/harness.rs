@@ -3,17 +3,19 @@
 //! `latchkey::handle` with requests built here. Plus the few journeys every test file
 //! needs (sign up, a setup session, a first authenticator app).
 
+use super::injection::{FaultyNotifier, FaultyStore, Injector};
 use super::interleaving::Interleaving;
 use crate::support::{Response, PASSWORD, START};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, RequestExt};
 use latchkey::clock::{Clock, Instant, ManualClock};
 use latchkey::notify::{Notifier, NotifyError};
-use latchkey::random::SeededRandom;
+use latchkey::random::{Random, SeededRandom};
+use latchkey::store::Item;
 use latchkey::{App, Config, Operation};
 use latchkey_wire::{LoginPush, Payload, SignedEnvelope};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,10 +32,38 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:latchkey-machines";
 pub struct Recorder {
     published: Mutex<Vec<(String, String)>>,
     subscribed: Mutex<Vec<(String, String)>>,
+    /// The subscriptions SNS holds now: made and not yet unsubscribed.
+    live: Mutex<BTreeSet<String>>,
     failing: AtomicBool,
 }
 
+/// What the recorder has seen, to be put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    published: Vec<(String, String)>,
+    subscribed: Vec<(String, String)>,
+    pub live: BTreeSet<String>,
+}
+
 impl Recorder {
+    pub fn save(&self) -> Recorded {
+        Recorded {
+            published: self.published(),
+            subscribed: self.subscribed(),
+            live: self.live.lock().unwrap().clone(),
+        }
+    }
+
+    pub fn restore(&self, saved: &Recorded) {
+        saved
+            .published
+            .clone_into(&mut self.published.lock().unwrap());
+        saved
+            .subscribed
+            .clone_into(&mut self.subscribed.lock().unwrap());
+        saved.live.clone_into(&mut self.live.lock().unwrap());
+    }
+
     pub fn fail(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }
@@ -96,10 +126,68 @@ impl Notifier for Recorder {
         self.refuse()?;
         let mut subscribed = self.subscribed.lock().unwrap();
         subscribed.push((endpoint.to_owned(), device_id.to_owned()));
-        Ok(format!("{TOPIC}:subscription-{}", subscribed.len()))
+        let id = format!("{TOPIC}:subscription-{}", subscribed.len());
+        self.live.lock().unwrap().insert(id.clone());
+        Ok(id)
     }
-    async fn unsubscribe(&self, _subscription: &str) -> Result<(), NotifyError> {
-        self.refuse()
+    async fn unsubscribe(&self, subscription: &str) -> Result<(), NotifyError> {
+        self.refuse()?;
+        self.live.lock().unwrap().remove(subscription);
+        Ok(())
+    }
+}
+
+/// The seeded random source, rewindable, and able to skip ahead once at a chosen position:
+/// a fault test makes a fault-free run draw what a retried one drew (faults.rs).
+pub struct Tape {
+    seeded: SeededRandom,
+    /// `(at, by)`: when a draw starts at position `at`, it starts at `at + by` instead.
+    skip: Mutex<Option<(u64, u64)>>,
+    /// Where each draw started since the last [`Tape::clear`].
+    starts: Mutex<Vec<u64>>,
+}
+
+impl Tape {
+    fn new(seed: u64) -> Tape {
+        Tape {
+            seeded: SeededRandom::new(seed),
+            skip: Mutex::default(),
+            starts: Mutex::default(),
+        }
+    }
+
+    pub fn position(&self) -> u64 {
+        self.seeded.position()
+    }
+
+    pub fn rewind(&self, position: u64) {
+        self.seeded.rewind(position);
+    }
+
+    /// The next draw that starts at `at` starts at `at + by`.
+    pub fn skip(&self, at: u64, by: u64) {
+        *self.skip.lock().unwrap() = Some((at, by));
+    }
+
+    /// Where the draws since the last clear started; forgets them and any skip.
+    pub fn clear(&self) -> Vec<u64> {
+        *self.skip.lock().unwrap() = None;
+        std::mem::take(&mut self.starts.lock().unwrap())
+    }
+}
+
+impl Random for Tape {
+    fn fill(&self, dest: &mut [u8]) -> latchkey::error::Result<()> {
+        let at = self.seeded.position();
+        let mut skip = self.skip.lock().unwrap();
+        if let Some((from, by)) = *skip {
+            if from == at {
+                self.seeded.rewind(at + by);
+                *skip = None;
+            }
+        }
+        self.starts.lock().unwrap().push(self.seeded.position());
+        self.seeded.fill(dest)
     }
 }
 
@@ -108,6 +196,18 @@ pub struct Machine {
     pub clock: Arc<ManualClock>,
     pub store: Arc<Interleaving>,
     pub notifier: Arc<Recorder>,
+    pub rng: Arc<Tape>,
+    /// Between the app and both ports: passes every call through until armed.
+    pub faults: Arc<Injector>,
+}
+
+/// Everything a request can change in a machine: the table, what SNS holds and has been
+/// sent, and where the random source stands. The clock moves only when a test moves it.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    pub items: Vec<Item>,
+    pub sns: Recorded,
+    pub rng: u64,
 }
 
 impl Machine {
@@ -132,12 +232,20 @@ impl Machine {
         let clock = Arc::new(ManualClock::new(Instant::from_secs(START)));
         let store = Arc::new(Interleaving::default());
         let notifier = Arc::new(Recorder::default());
+        let rng = Arc::new(Tape::new(7));
+        let faults = Arc::new(Injector::default());
         let app = App::new(
             config,
-            store.clone(),
-            notifier.clone(),
+            Arc::new(FaultyStore {
+                inner: store.clone(),
+                injector: faults.clone(),
+            }),
+            Arc::new(FaultyNotifier {
+                inner: notifier.clone(),
+                injector: faults.clone(),
+            }),
             clock.clone(),
-            Arc::new(SeededRandom::new(7)),
+            rng.clone(),
         )
         .unwrap();
         Machine {
@@ -145,7 +253,24 @@ impl Machine {
             clock,
             store,
             notifier,
+            rng,
+            faults,
         }
+    }
+
+    pub fn save(&self) -> Saved {
+        Saved {
+            items: self.store.contents(),
+            sns: self.notifier.save(),
+            rng: self.rng.position(),
+        }
+    }
+
+    /// Puts the machine back as it was when `saved` was taken.
+    pub fn restore(&self, saved: &Saved) {
+        self.store.restore(saved.items.clone());
+        self.notifier.restore(&saved.sns);
+        self.rng.rewind(saved.rng);
     }
 
     pub fn now(&self) -> Instant {

@@ -127,6 +127,16 @@ impl Interleaving {
         *self.plan.lock().unwrap() = None;
     }
 
+    /// Every item, in key order.
+    pub fn contents(&self) -> Vec<Item> {
+        self.inner.contents()
+    }
+
+    /// Makes the store hold exactly `items`.
+    pub fn restore(&self, items: Vec<Item>) {
+        self.inner.restore(items);
+    }
+
     fn plan(&self) -> Option<Arc<Plan>> {
         self.plan.lock().unwrap().clone()
     }

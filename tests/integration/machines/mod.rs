@@ -12,11 +12,14 @@
 //! The moto tests keep what only they can show: the DynamoDB and SNS adapters, the real
 //! push-agent, and one walk through every route (`round_trips.rs`, `functions.rs`).
 //!
-//! Run alone with `cargo test -p latchkey-tests --test integration machines::`.
+//! Run alone with `cargo test -p latchkey-tests --test integration machines::`. The fault
+//! injection walk (`faults.rs`, with the port wrappers of `injection.rs`) is here too.
 
 mod harness;
+mod injection;
 mod interleaving;
 
+mod faults;
 mod lockout;
 mod login;
 pub(crate) mod notices;

@@ -41,7 +41,7 @@ pub(crate) fn inserted(sequence: usize, item: &Item) -> StreamRecord {
 }
 
 /// The user's event items, oldest first, from the `skip`-th on.
-async fn event_items(m: &Machine, username: &str, skip: usize) -> Vec<Item> {
+pub(crate) async fn event_items(m: &Machine, username: &str, skip: usize) -> Vec<Item> {
     let mut items = m
         .store
         .query_desc(&events_partition(username), EVENT_PREFIX, 100)

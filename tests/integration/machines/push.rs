@@ -40,6 +40,12 @@ pub async fn enroll_push(m: &Machine, token: &str, body: Value) -> PushDevice {
     }
 }
 
+/// The agent's enrollment body for `uri`, with the new device key it signs with.
+pub fn enroll_body_for(uri: &RegistrationUri) -> (Value, DeviceKey) {
+    let key = DeviceKey::generate(&system_random()).unwrap();
+    (enroll_body(uri, &key), key)
+}
+
 fn enroll_body(uri: &RegistrationUri, key: &DeviceKey) -> Value {
     let public_key = key.public_key_b64();
     let message = enroll_message(&uri.registration_id, &public_key);
@@ -344,4 +350,41 @@ async fn an_enrollment_whose_subscription_fails_adds_no_device() {
         m.login_as(&uri.username, "mfa_required").await["methods"],
         json!(["push", "recovery_code"])
     );
+}
+
+/// Picks a write that answers a login push.
+fn answers_a_push(writes: &[latchkey::store::Write]) -> bool {
+    writes
+        .iter()
+        .any(|w| matches!(w, latchkey::store::Write::Put { item, .. } if item.key.sk == "PUSH"))
+}
+
+/// The approval is judged on the device's key as read; the device removed before the
+/// approval is written, it does not count.
+#[tokio::test]
+async fn an_approval_from_a_device_removed_meanwhile_does_not_count() {
+    let m = Machine::new();
+    let (session, device) = user_with_push(&m, "rita").await;
+    let mfa = m.mfa_token("rita").await;
+    let sent = send_push(&m, &mfa).await;
+    let push = delivered(&m, &device, &sent);
+    // Both read the profile with the device in it; the approval's write waits for the
+    // removal's two (the password's mark, then the profile).
+    let plan = m
+        .store
+        .arm(Plan::reads_together("PROFILE", 2).holding(answers_a_push, 2));
+    let (approved, removed) = tokio::join!(
+        respond(&m, &device, &push, Decision::Approve, Some(&sent.number)),
+        m.send(
+            Operation::RemoveDevice,
+            Some(&session),
+            Some(&device.id),
+            json!({ "password": crate::support::PASSWORD }),
+        ),
+    );
+    m.store.disarm();
+    removed.expect(200);
+    assert!(plan.clashes() > 0, "the approval met the changed profile");
+    approved.expect_error(404, "not_found");
+    assert_eq!(status_label(&m, &mfa, &sent.id).await, "pending");
 }
