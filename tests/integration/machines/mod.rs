@@ -14,7 +14,7 @@
 //!
 //! Run alone with `cargo test -p latchkey-tests --test integration machines::`.
 
-mod harness;
+pub(crate) mod harness;
 mod interleaving;
 
 mod lockout;
@@ -25,4 +25,4 @@ mod password;
 mod push;
 mod registration;
 mod sessions;
-mod webauthn;
+pub(crate) mod webauthn;

@@ -1,0 +1,226 @@
+//! Every route's request parser, reached through the dispatcher (`latchkey::handle`) for
+//! every entry of `ROUTES`, so a new route is covered the day it is added. Each case sends
+//! its body to every route with a live `full` session (the caller is authenticated before
+//! the body is read) and a real device as `{id}`; a body's `mfa_token` may be a live one,
+//! so the second step's own checks run too. Whatever the body, the answer is the route's
+//! success or a 4xx in the error format that echoes nothing sent ([`super::check_answer`]).
+
+use super::{block_on, cases, check_answer, json, marked, send, Answer};
+use crate::machines::harness::{text, Machine};
+use crate::support::PASSWORD;
+use latchkey::ROUTES;
+use proptest::prelude::*;
+use serde_json::Value;
+use std::cell::RefCell;
+
+const USER: &str = "parsers";
+/// Stands for the caller's live mfa_token in a generated body.
+const LIVE_MFA_TOKEN: &str = "(live mfa_token)";
+
+/// A signed-in user with an authenticator app: the session, the device, and a login
+/// waiting for its second factor.
+struct Caller {
+    m: Machine,
+    token: String,
+    device: String,
+    mfa_token: String,
+}
+
+impl Caller {
+    async fn new() -> Caller {
+        let m = Machine::new();
+        let (token, _, _) = m.user_with_totp(USER).await;
+        let device = text(&m.devices(&token).await[0]["id"]);
+        let mfa_token = m.mfa_token(USER).await;
+        Caller {
+            m,
+            token,
+            device,
+            mfa_token,
+        }
+    }
+
+    /// Makes sure the session still stands after a body that a route accepted (`{}`
+    /// signs out), and starts over when it does not.
+    async fn keep_signed_in(&mut self) {
+        if self.m.scope(&self.token).await != "full" {
+            *self = Caller::new().await;
+        }
+    }
+
+    /// A fresh login waiting for its second factor, for the next case: wrong codes spend
+    /// one, and the account's lock may come; then a new account.
+    async fn next_case(&mut self) {
+        let r = self.m.login(USER, PASSWORD).await;
+        match r.body["mfa_token"].as_str() {
+            Some(mfa_token) if r.status == 200 => self.mfa_token = mfa_token.to_owned(),
+            _ => *self = Caller::new().await,
+        }
+    }
+
+    /// Sends `bodies[i]` to `ROUTES[i]` (or the one body to all), checking every answer.
+    async fn every_route(&mut self, bodies: &[Vec<u8>]) -> Result<(), TestCaseError> {
+        for (i, route) in ROUTES.iter().enumerate() {
+            let body = bodies[i % bodies.len()].clone();
+            let answer = send(&self.m, route.operation, &self.token, &self.device, body).await;
+            let what = format!("{} {}", route.method, route.path);
+            check_answer(&what, &answer)?;
+            self.no_secret_echoed(&what, &answer)?;
+            if answer.status < 300 {
+                self.keep_signed_in().await;
+            }
+        }
+        self.next_case().await;
+        Ok(())
+    }
+
+    fn no_secret_echoed(&self, what: &str, answer: &Answer) -> Result<(), TestCaseError> {
+        if answer.status >= 400 {
+            let text = String::from_utf8_lossy(&answer.body);
+            prop_assert!(!text.contains(&self.mfa_token), "{}: {}", what, text);
+            prop_assert!(!text.contains(&self.token), "{}: {}", what, text);
+        }
+        Ok(())
+    }
+
+    /// `body` with the stand-in for the live mfa_token replaced.
+    fn live(&self, body: &Value) -> Vec<u8> {
+        let mut body = body.clone();
+        if let Some(object) = body.as_object_mut() {
+            for value in object.values_mut() {
+                if value == LIVE_MFA_TOKEN {
+                    *value = self.mfa_token.clone().into();
+                }
+            }
+        }
+        body.to_string().into_bytes()
+    }
+}
+
+/// The top-level fields of each route's request body, as the API reference says them
+/// (docs/openapi.yaml, generated from the request types); none for a route without one.
+fn fields() -> Vec<Vec<String>> {
+    let doc = latchkey_tests::openapi::document();
+    ROUTES
+        .iter()
+        .map(|route| {
+            let operation = &doc["paths"][route.path][route.method.to_lowercase().as_str()];
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            let name = schema["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .unwrap_or_default();
+            doc["components"]["schemas"][name]["properties"]
+                .as_mapping()
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Every field name of every route.
+fn all_names(fields: &[Vec<String>]) -> Vec<String> {
+    let mut names: Vec<String> = fields.iter().flatten().cloned().collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// For each route, an object of its own fields, most present, each a string, any value or
+/// the live mfa_token, and sometimes a field it does not have.
+fn shaped(fields: &[Vec<String>]) -> impl Strategy<Value = Vec<Value>> {
+    let names = all_names(fields);
+    let per_route: Vec<_> = fields
+        .iter()
+        .map(|own| {
+            let value = prop_oneof![
+                5 => marked().prop_map(Value::from),
+                2 => json(names.clone()),
+                2 => Just(Value::from(LIVE_MFA_TOKEN)),
+            ];
+            let present = proptest::collection::vec((0u8..8, value), own.len());
+            let extra = proptest::option::weighted(0.2, json(names.clone()));
+            let own = own.clone();
+            (present, extra).prop_map(move |(present, extra)| {
+                let mut object = serde_json::Map::new();
+                for (name, (p, value)) in own.iter().zip(present) {
+                    if p > 0 {
+                        object.insert(name.clone(), value);
+                    }
+                }
+                if let Some(extra) = extra {
+                    object.insert("unexpected".to_owned(), extra);
+                }
+                Value::Object(object)
+            })
+        })
+        .collect();
+    per_route
+}
+
+/// Bytes: anything; JSON text with bytes changed; an object's opening brace and anything.
+fn bytes(names: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
+    let edit = (any::<proptest::sample::Index>(), any::<u8>(), any::<bool>());
+    let edited = (json(names), proptest::collection::vec(edit, 1..4)).prop_map(|(v, edits)| {
+        let mut bytes = v.to_string().into_bytes();
+        for (at, byte, insert) in edits {
+            let i = at.index(bytes.len() + 1);
+            if insert || i == bytes.len() {
+                bytes.insert(i, byte);
+            } else {
+                bytes[i] = byte;
+            }
+        }
+        bytes
+    });
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..256),
+        edited,
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|b| [b"{".to_vec(), b].concat()),
+    ]
+}
+
+/// Runs `property` with one caller for all cases (a new one when a case used it up).
+fn with_caller(property: impl Fn(&RefCell<Caller>)) {
+    let caller = RefCell::new(block_on(Caller::new()));
+    property(&caller);
+}
+
+#[test]
+fn every_route_refuses_arbitrary_json_in_the_error_format() {
+    let names = all_names(&fields());
+    with_caller(|caller| {
+        proptest!(cases(48), |(body in json(names.clone()))| {
+            let mut caller = caller.borrow_mut();
+            let body = caller.live(&body);
+            block_on(caller.every_route(&[body]))?;
+        });
+    });
+}
+
+#[test]
+fn every_route_refuses_arbitrary_bytes_in_the_error_format() {
+    let names = all_names(&fields());
+    with_caller(|caller| {
+        proptest!(cases(48), |(body in bytes(names.clone()))| {
+            block_on(caller.borrow_mut().every_route(&[body]))?;
+        });
+    });
+}
+
+#[test]
+fn every_route_answers_bodies_of_its_own_shape_in_the_error_format() {
+    let fields = fields();
+    with_caller(|caller| {
+        proptest!(cases(48), |(bodies in shaped(&fields))| {
+            let mut caller = caller.borrow_mut();
+            let bodies: Vec<Vec<u8>> = bodies.iter().map(|b| caller.live(b)).collect();
+            block_on(caller.every_route(&bodies))?;
+        });
+    });
+}
