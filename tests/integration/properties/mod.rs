@@ -104,6 +104,12 @@ pub fn check_answer(what: &str, answer: &Answer) -> Result<(), TestCaseError> {
         );
     }
     prop_assert!(answer.has(header::CACHE_CONTROL, "no-store"), "{}", what);
+    prop_assert_eq!(
+        answer.headers.contains_key(header::RETRY_AFTER),
+        status == 429 || status == 503,
+        "{}: Retry-After goes with 429 and 503 only",
+        what
+    );
     if status < 400 {
         return Ok(());
     }
@@ -156,7 +162,8 @@ pub async fn send(
     let route = operation.route();
     let request = lambda_http::http::Request::builder()
         .method(route.method)
-        .uri(route.path.replace("{id}", device))
+        // The path parameter is what the route reads; the URI only has to be one.
+        .uri(route.path.replace("{id}", "_"))
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(lambda_http::Body::Binary(body))
         .unwrap()

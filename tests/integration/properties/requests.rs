@@ -5,9 +5,10 @@
 //! so the second step's own checks run too. Whatever the body, the answer is the route's
 //! success or a 4xx in the error format that echoes nothing sent ([`super::check_answer`]).
 
-use super::{block_on, cases, check_answer, json, marked, send, Answer};
+use super::{block_on, cases, check_answer, json, marked, send, Answer, MARKER};
 use crate::machines::harness::{text, Machine};
 use crate::support::PASSWORD;
+use latchkey::policy::Access;
 use latchkey::ROUTES;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -58,11 +59,17 @@ impl Caller {
         }
     }
 
-    /// Sends `bodies[i]` to `ROUTES[i]` (or the one body to all), checking every answer.
-    async fn every_route(&mut self, bodies: &[Vec<u8>]) -> Result<(), TestCaseError> {
+    /// Sends `bodies[i]` to `ROUTES[i]` (or the one body to all), with `device` as the
+    /// `{id}` (else the caller's device), checking every answer.
+    async fn every_route(
+        &mut self,
+        bodies: &[Vec<u8>],
+        device: Option<&str>,
+    ) -> Result<(), TestCaseError> {
         for (i, route) in ROUTES.iter().enumerate() {
             let body = bodies[i % bodies.len()].clone();
-            let answer = send(&self.m, route.operation, &self.token, &self.device, body).await;
+            let device = device.unwrap_or(&self.device);
+            let answer = send(&self.m, route.operation, &self.token, device, body).await;
             let what = format!("{} {}", route.method, route.path);
             check_answer(&what, &answer)?;
             self.no_secret_echoed(&what, &answer)?;
@@ -198,7 +205,7 @@ fn every_route_refuses_arbitrary_json_in_the_error_format() {
         proptest!(cases(48), |(body in json(names.clone()))| {
             let mut caller = caller.borrow_mut();
             let body = caller.live(&body);
-            block_on(caller.every_route(&[body]))?;
+            block_on(caller.every_route(&[body], None))?;
         });
     });
 }
@@ -208,7 +215,7 @@ fn every_route_refuses_arbitrary_bytes_in_the_error_format() {
     let names = all_names(&fields());
     with_caller(|caller| {
         proptest!(cases(48), |(body in bytes(names.clone()))| {
-            block_on(caller.borrow_mut().every_route(&[body]))?;
+            block_on(caller.borrow_mut().every_route(&[body], None))?;
         });
     });
 }
@@ -217,10 +224,87 @@ fn every_route_refuses_arbitrary_bytes_in_the_error_format() {
 fn every_route_answers_bodies_of_its_own_shape_in_the_error_format() {
     let fields = fields();
     with_caller(|caller| {
-        proptest!(cases(48), |(bodies in shaped(&fields))| {
+        let device = || proptest::option::weighted(0.25, marked());
+        proptest!(cases(48), |(bodies in shaped(&fields), device in device())| {
             let mut caller = caller.borrow_mut();
             let bodies: Vec<Vec<u8>> = bodies.iter().map(|b| caller.live(b)).collect();
-            block_on(caller.every_route(&bodies))?;
+            block_on(caller.every_route(&bodies, device.as_deref()))?;
+        });
+    });
+}
+
+/// A bearer token that is not the caller's: any text; a token's shape around an account
+/// that is ours, anyone's or not UTF-8; the caller's token with one character of its
+/// secret changed; the caller's secret under another account's name.
+#[derive(Debug, Clone)]
+enum Forged {
+    Text(String),
+    Shaped(Vec<u8>, String),
+    NearMiss(proptest::sample::Index, char),
+    Renamed(String),
+}
+
+fn forged() -> impl Strategy<Value = Forged> {
+    let base64url = proptest::sample::select(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            .chars()
+            .collect::<Vec<_>>(),
+    );
+    let account = prop_oneof![
+        Just(USER.as_bytes().to_vec()),
+        marked().prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    ];
+    prop_oneof![
+        "[!-~]{0,300}".prop_map(|t| Forged::Text(format!("{MARKER}{t}"))),
+        (account, "[A-Za-z0-9_-]{43}").prop_map(|(a, s)| Forged::Shaped(a, s)),
+        (any::<proptest::sample::Index>(), base64url).prop_map(|(i, c)| Forged::NearMiss(i, c)),
+        "[a-z0-9]{3,20}".prop_map(Forged::Renamed),
+    ]
+}
+
+impl Forged {
+    /// The token, made from the caller's `real` one where it needs it; `None` when the
+    /// change would give the real token back.
+    fn token(&self, real: &str) -> Option<String> {
+        let (account, secret) = real.split_once('.').unwrap();
+        let token = match self {
+            Forged::Text(text) => text.clone(),
+            Forged::Shaped(account, secret) => format!("{}.{secret}", b64(account)),
+            Forged::NearMiss(at, c) => {
+                let mut chars: Vec<char> = secret.chars().collect();
+                let i = at.index(chars.len());
+                chars[i] = *c;
+                format!("{account}.{}", chars.into_iter().collect::<String>())
+            }
+            Forged::Renamed(other) => format!("{}.{secret}", b64(other.as_bytes())),
+        };
+        (token != real).then_some(token)
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The session routes read the bearer token before anything else: a token that is not a
+/// live session's own is `401 unauthenticated` on every one, in the error format, and
+/// is not echoed.
+#[test]
+fn every_session_route_refuses_a_forged_token() {
+    with_caller(|caller| {
+        proptest!(cases(48), |(forged in forged())| {
+            let caller = caller.borrow();
+            let Some(token) = forged.token(&caller.token) else { return Ok(()) };
+            for route in ROUTES.iter().filter(|r| r.operation.policy().access != Access::Public) {
+                let answer = block_on(send(&caller.m, route.operation, &token, &caller.device, b"{}".to_vec()));
+                let what = format!("{} {}", route.method, route.path);
+                check_answer(&what, &answer)?;
+                prop_assert_eq!(answer.status, 401, "{}", what);
+                let text = String::from_utf8_lossy(&answer.body);
+                prop_assert!(!text.contains(&token), "{}: {}", what, text);
+            }
         });
     });
 }
