@@ -387,7 +387,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(cases(64))]
+        #![proptest_config(cases(128))]
 
         #[test]
         fn a_signed_delivery_verifies_and_any_change_to_it_fails(

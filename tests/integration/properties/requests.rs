@@ -202,7 +202,7 @@ fn with_caller(property: impl Fn(&RefCell<Caller>)) {
 fn every_route_refuses_arbitrary_json_in_the_error_format() {
     let names = all_names(&fields());
     with_caller(|caller| {
-        proptest!(cases(48), |(body in json(names.clone()))| {
+        proptest!(cases(64), |(body in json(names.clone()))| {
             let mut caller = caller.borrow_mut();
             let body = caller.live(&body);
             block_on(caller.every_route(&[body], None))?;
@@ -214,7 +214,7 @@ fn every_route_refuses_arbitrary_json_in_the_error_format() {
 fn every_route_refuses_arbitrary_bytes_in_the_error_format() {
     let names = all_names(&fields());
     with_caller(|caller| {
-        proptest!(cases(48), |(body in bytes(names.clone()))| {
+        proptest!(cases(64), |(body in bytes(names.clone()))| {
             block_on(caller.borrow_mut().every_route(&[body], None))?;
         });
     });
@@ -225,7 +225,7 @@ fn every_route_answers_bodies_of_its_own_shape_in_the_error_format() {
     let fields = fields();
     with_caller(|caller| {
         let device = || proptest::option::weighted(0.25, marked());
-        proptest!(cases(48), |(bodies in shaped(&fields), device in device())| {
+        proptest!(cases(64), |(bodies in shaped(&fields), device in device())| {
             let mut caller = caller.borrow_mut();
             let bodies: Vec<Vec<u8>> = bodies.iter().map(|b| caller.live(b)).collect();
             block_on(caller.every_route(&bodies, device.as_deref()))?;
@@ -294,7 +294,7 @@ fn b64(bytes: &[u8]) -> String {
 #[test]
 fn every_session_route_refuses_a_forged_token() {
     with_caller(|caller| {
-        proptest!(cases(48), |(forged in forged())| {
+        proptest!(cases(64), |(forged in forged())| {
             let caller = caller.borrow();
             let Some(token) = forged.token(&caller.token) else { return Ok(()) };
             for route in ROUTES.iter().filter(|r| r.operation.policy().access != Access::Public) {

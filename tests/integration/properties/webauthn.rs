@@ -275,7 +275,7 @@ impl Users {
 #[test]
 fn a_changed_registration_credential_is_registered_or_refused_never_a_5xx() {
     let users = Users::new();
-    proptest!(cases(48), |(change in any_change())| {
+    proptest!(cases(64), |(change in any_change())| {
         block_on(users.register(change))?;
     });
 }
@@ -283,7 +283,7 @@ fn a_changed_registration_credential_is_registered_or_refused_never_a_5xx() {
 #[test]
 fn a_changed_assertion_is_refused_in_the_error_format_and_never_signs_in() {
     let users = Users::new();
-    proptest!(cases(48), |(passkey in any::<bool>(), change in any_change())| {
+    proptest!(cases(64), |(passkey in any::<bool>(), change in any_change())| {
         block_on(users.sign_in(passkey, change))?;
     });
 }
