@@ -170,25 +170,43 @@ fn shaped(fields: &[Vec<String>]) -> impl Strategy<Value = Vec<Value>> {
     per_route
 }
 
-/// Bytes: anything; JSON text with bytes changed; an object's opening brace and anything.
+/// Bytes: anything; JSON text with bytes changed; an object's opening brace and anything;
+/// arrays or objects nested deep.
 fn bytes(names: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
     let edit = (any::<proptest::sample::Index>(), any::<u8>(), any::<bool>());
-    let edited = (json(names), proptest::collection::vec(edit, 1..4)).prop_map(|(v, edits)| {
-        let mut bytes = v.to_string().into_bytes();
-        for (at, byte, insert) in edits {
-            let i = at.index(bytes.len() + 1);
-            if insert || i == bytes.len() {
-                bytes.insert(i, byte);
-            } else {
-                bytes[i] = byte;
+    let edited =
+        (json(names.clone()), proptest::collection::vec(edit, 1..4)).prop_map(|(v, edits)| {
+            let mut bytes = v.to_string().into_bytes();
+            for (at, byte, insert) in edits {
+                let i = at.index(bytes.len() + 1);
+                if insert || i == bytes.len() {
+                    bytes.insert(i, byte);
+                } else {
+                    bytes[i] = byte;
+                }
             }
-        }
-        bytes
-    });
+            bytes
+        });
+    // Past serde_json's recursion limit (128) too: refused, not a stack overflow.
+    let nested = (
+        proptest::sample::select(names.clone()),
+        1usize..400,
+        any::<bool>(),
+    )
+        .prop_map(|(name, depth, arrays)| {
+            let (open, close) = if arrays {
+                ("[", "]")
+            } else {
+                (r#"{"a":"#, "}")
+            };
+            let value = format!(r#"{}"{MARKER}"{}"#, open.repeat(depth), close.repeat(depth));
+            format!(r#"{{"{name}":{value}}}"#).into_bytes()
+        });
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..256),
         edited,
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(|b| [b"{".to_vec(), b].concat()),
+        nested,
     ]
 }
 
