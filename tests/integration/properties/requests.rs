@@ -9,7 +9,7 @@ use super::{block_on, cases, check_answer, json, marked, send, Answer, MARKER};
 use crate::machines::harness::{text, Machine};
 use crate::support::PASSWORD;
 use latchkey::policy::Access;
-use latchkey::ROUTES;
+use latchkey::{Operation, ROUTES};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -23,6 +23,8 @@ const LIVE_MFA_TOKEN: &str = "(live mfa_token)";
 struct Caller {
     m: Machine,
     token: String,
+    /// The authenticator app's base32 secret.
+    secret: String,
     device: String,
     mfa_token: String,
 }
@@ -30,12 +32,13 @@ struct Caller {
 impl Caller {
     async fn new() -> Caller {
         let m = Machine::new();
-        let (token, _, _) = m.user_with_totp(USER).await;
+        let (token, secret, _) = m.user_with_totp(USER).await;
         let device = text(&m.devices(&token).await[0]["id"]);
         let mfa_token = m.mfa_token(USER).await;
         Caller {
             m,
             token,
+            secret,
             device,
             mfa_token,
         }
@@ -323,6 +326,43 @@ fn every_session_route_refuses_a_forged_token() {
                 let text = String::from_utf8_lossy(&answer.body);
                 prop_assert!(!text.contains(&token), "{}: {}", what, text);
             }
+        });
+    });
+}
+
+/// Whatever is typed as a code, it is a code or it is wrong: `401 invalid_code`, never
+/// `400` (login.rs, `CodeRequest`), both for the authenticator app's code and for a
+/// recovery code; or `429` once the wrong ones have locked the account.
+#[test]
+fn any_code_that_is_not_right_is_401_never_400() {
+    let code = || {
+        prop_oneof![
+            any::<String>(),
+            "[ \t]{0,2}[0-9]{5,7}[ \t]{0,2}",
+            "[0-9a-zA-Z -]{18,26}",
+        ]
+    };
+    with_caller(|caller| {
+        proptest!(cases(64), |(code in code())| {
+            let mut caller = caller.borrow_mut();
+            let now = caller.m.now().secs();
+            let right = [-30, 0, 30].map(|d| crate::settings::code_for(&caller.secret, now + d));
+            prop_assume!(!right.iter().any(|r| r == code.trim()));
+            for operation in [Operation::LoginTotp, Operation::LoginRecoveryCode] {
+                let body = serde_json::json!({ "mfa_token": caller.mfa_token, "code": code });
+                let answer = block_on(send(&caller.m, operation, "", "", body.to_string().into_bytes()));
+                let what = format!("{operation:?}");
+                check_answer(&what, &answer)?;
+                let error: Value = serde_json::from_slice(&answer.body).unwrap();
+                let refusal = (answer.status, error["error"]["code"].as_str().unwrap_or_default());
+                prop_assert!(
+                    matches!(refusal, (401, "invalid_code") | (429, "too_many_attempts")),
+                    "{}: {:?}",
+                    what,
+                    refusal
+                );
+            }
+            block_on(caller.next_case());
         });
     });
 }
