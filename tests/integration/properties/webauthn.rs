@@ -109,6 +109,15 @@ fn binary(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Edits the bytes of one binary member of `v` (a real credential has several).
+fn edit_binary(v: &mut Value, at: Index, edit: impl FnOnce(&mut Vec<u8>)) {
+    let pointers = binary(v);
+    let member = v.pointer_mut(&pointers[at.index(pointers.len())]).unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(member.as_str().unwrap()).unwrap();
+    edit(&mut bytes);
+    *member = URL_SAFE_NO_PAD.encode(bytes).into();
+}
+
 /// `credential` changed by `change`.
 fn changed(credential: &Value, change: Change) -> Value {
     let mut v = credential.clone();
@@ -145,24 +154,13 @@ fn changed(credential: &Value, change: Change) -> Value {
                 .unwrap()
                 .insert(key, new);
         }
-        Change::FlipBit(at, bit) | Change::Truncate(at, bit) if binary(&v).is_empty() => {
-            let _ = (at, bit);
-        }
-        Change::FlipBit(at, bit) => {
-            let pointers = binary(&v);
-            let member = v.pointer_mut(&pointers[at.index(pointers.len())]).unwrap();
-            let mut bytes = URL_SAFE_NO_PAD.decode(member.as_str().unwrap()).unwrap();
+        Change::FlipBit(at, bit) => edit_binary(&mut v, at, |bytes| {
             let bit = bit.index(bytes.len() * 8);
             bytes[bit / 8] ^= 1 << (bit % 8);
-            *member = URL_SAFE_NO_PAD.encode(bytes).into();
-        }
-        Change::Truncate(at, len) => {
-            let pointers = binary(&v);
-            let member = v.pointer_mut(&pointers[at.index(pointers.len())]).unwrap();
-            let mut bytes = URL_SAFE_NO_PAD.decode(member.as_str().unwrap()).unwrap();
+        }),
+        Change::Truncate(at, len) => edit_binary(&mut v, at, |bytes| {
             bytes.truncate(len.index(bytes.len()));
-            *member = URL_SAFE_NO_PAD.encode(bytes).into();
-        }
+        }),
         Change::Whole(new) => v = new,
     }
     v
