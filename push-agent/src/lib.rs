@@ -22,3 +22,11 @@ pub mod state;
 pub mod uri;
 
 pub use error::{Error, Result};
+
+/// The property tests' case counts: bounded so CI stays fast, `PROPTEST_CASES` raises
+/// them for a longer local run.
+#[cfg(test)]
+fn cases(n: u32) -> proptest::test_runner::Config {
+    let n = std::env::var("PROPTEST_CASES").map_or(n, |v| v.parse().unwrap_or(n));
+    proptest::test_runner::Config::with_cases(n)
+}

@@ -375,4 +375,115 @@ pub(crate) mod tests {
             DropReason::NotAnEnvelope
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        /// A bit of `bytes` flipped, or `bytes` cut short; `None` when there is nothing
+        /// to change.
+        fn changed(mut bytes: Vec<u8>, flip: bool, at: Index) -> Option<Vec<u8>> {
+            if bytes.is_empty() {
+                return None;
+            }
+            if flip {
+                let bit = at.index(bytes.len() * 8);
+                bytes[bit / 8] ^= 1 << (bit % 8);
+            } else {
+                bytes.truncate(at.index(bytes.len()));
+            }
+            Some(bytes)
+        }
+
+        /// A payload as the server would send it, or any text at all: the signature
+        /// covers bytes, whatever they say.
+        fn any_payload() -> impl Strategy<Value = String> {
+            let push = (proptest::collection::vec(any::<String>(), 3), 0i64..100_000).prop_map(
+                |(s, secs)| {
+                    let mut v = payload_json(&s[0], "2026-11-28T10:02:00Z");
+                    v["push_id"] = s[1].clone().into();
+                    v["username"] = s[2].clone().into();
+                    v["ip"] = secs.to_string().into();
+                    v.to_string()
+                },
+            );
+            prop_oneof![push, any::<String>()]
+        }
+
+        proptest! {
+            #![proptest_config(crate::cases(256))]
+
+            /// The server's Ed25519 signature verifies over exactly the bytes it signed:
+            /// a bit flipped or a byte cut from either the payload or the signature, or
+            /// another key, and it does not.
+            #[test]
+            fn a_signed_payload_verifies_and_any_change_to_it_fails(
+                payload in any_payload(),
+                in_payload in any::<bool>(),
+                flip in any::<bool>(),
+                at in any::<Index>(),
+            ) {
+                let key = server_key();
+                let pk = key.public_key().as_ref().to_vec();
+                let signature = key.sign(payload.as_bytes()).as_ref().to_vec();
+                prop_assert!(verify_server_signature(&pk, payload.as_bytes(), &b64url(&signature)));
+                let other = Ed25519KeyPair::from_seed_unchecked(&[1u8; 32]).unwrap();
+                prop_assert!(!verify_server_signature(other.public_key().as_ref(), payload.as_bytes(), &b64url(&signature)));
+                if in_payload {
+                    if let Some(bytes) = changed(payload.into_bytes(), flip, at) {
+                        prop_assert!(!verify_server_signature(&pk, &bytes, &b64url(&signature)));
+                    }
+                } else if let Some(bytes) = changed(signature, flip, at) {
+                    prop_assert!(!verify_server_signature(&pk, payload.as_bytes(), &b64url(&bytes)));
+                }
+            }
+
+            /// Through the agent's whole check of a message: a payload changed after it
+            /// was signed is dropped for its signature, before anything in it is read.
+            #[test]
+            fn a_changed_payload_is_dropped_for_its_signature(
+                payload in any_payload(),
+                at in any::<Index>(),
+                replacement in any::<char>(),
+                cut in any::<bool>(),
+            ) {
+                let key = server_key();
+                let mut envelope: serde_json::Value =
+                    serde_json::from_str(&sign_message(&key, &payload)).unwrap();
+                let mut chars: Vec<char> = payload.chars().collect();
+                prop_assume!(!chars.is_empty());
+                let i = at.index(chars.len());
+                if cut {
+                    chars.truncate(i);
+                } else {
+                    prop_assume!(chars[i] != replacement);
+                    chars[i] = replacement;
+                }
+                envelope["payload"] = chars.into_iter().collect::<String>().into();
+                let pk = key.public_key().as_ref().to_vec();
+                prop_assert_eq!(
+                    verify(&envelope.to_string(), &pk, "dev_1", NOW).unwrap_err(),
+                    DropReason::BadSignature
+                );
+            }
+
+            /// Whatever the message, the agent's check ends in a push or a drop; a
+            /// correctly signed payload of any content is judged on its content.
+            #[test]
+            fn any_message_is_read_or_dropped(
+                text in any_payload(),
+                signed in any::<bool>(),
+            ) {
+                let key = server_key();
+                let pk = key.public_key().as_ref().to_vec();
+                let message = if signed { sign_message(&key, &text) } else { text };
+                let result = verify(&message, &pk, "dev_1", NOW);
+                if !signed {
+                    prop_assert!(result.is_err());
+                }
+                prop_assert!(!matches!(result, Err(DropReason::BadSignature)) || !signed);
+            }
+        }
+    }
 }

@@ -53,6 +53,21 @@ fn test_rsa_key() -> RsaKeyPair {
     RsaKeyPair::from_pkcs8(&STANDARD.decode(body).unwrap()).unwrap()
 }
 
+/// Signs `env` as SNS does (SHA256withRSA over its canonical string), with the test key.
+fn sign(env: &mut Envelope) {
+    let key = test_rsa_key();
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    let signed = sns::string_to_sign(env).unwrap();
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &push_agent::crypto::system_random(),
+        signed.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    env.signature = Some(STANDARD.encode(&sig));
+}
+
 #[tokio::test]
 async fn accepts_a_v2_notification_signed_by_openssl() {
     let (v, source) = verifier();
@@ -146,17 +161,7 @@ async fn accepts_a_v2_notification_signed_with_ring_and_the_china_partition() {
         Some("https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-x.pem".to_owned());
     env.signature_version = Some("2".to_owned());
 
-    let key = test_rsa_key();
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    let signed = sns::string_to_sign(&env).unwrap();
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &push_agent::crypto::system_random(),
-        signed.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    env.signature = Some(STANDARD.encode(&sig));
+    sign(&mut env);
     v.verify(&env, now()).await.unwrap();
 
     env.message.push(' ');
@@ -186,4 +191,232 @@ async fn rejects_garbage_certificates() {
     }
     let v = Verifier::new(Arc::new(Garbage));
     assert!(v.verify(&envelope(NOTIFICATION_V2), now()).await.is_err());
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, FileFailurePersistence};
+    use serde_json::{json, Value};
+
+    /// Within the test certificate's validity.
+    fn when() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    /// `n` cases (`PROPTEST_CASES` overrides); failures kept beside this file (tests/
+    /// has no lib.rs for proptest's default place).
+    fn cases(n: u32) -> Config {
+        let n = std::env::var("PROPTEST_CASES").map_or(n, |v| v.parse().unwrap_or(n));
+        Config {
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+                "tests/proptest-regressions/sns_signatures.txt",
+            ))),
+            ..Config::with_cases(n)
+        }
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    /// A notification as SNS would sign it, with the test key.
+    fn signed(
+        message: String,
+        id: String,
+        subject: Option<String>,
+        timestamp: String,
+        topic: String,
+    ) -> Envelope {
+        let mut env = envelope(NOTIFICATION_V2);
+        (
+            env.message,
+            env.message_id,
+            env.subject,
+            env.timestamp,
+            env.topic_arn,
+        ) = (message, id, subject, timestamp, topic);
+        sign(&mut env);
+        env
+    }
+
+    fn any_signed() -> impl Strategy<Value = Envelope> {
+        let text = || any::<String>();
+        (text(), text(), proptest::option::of(text()), text(), text())
+            .prop_map(|(m, id, subject, ts, topic)| signed(m, id, subject, ts, topic))
+    }
+
+    /// One change: a character of one signed field replaced by another, or the field cut
+    /// short; or a bit of the signature flipped, or the signature cut short.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Replace(usize, proptest::sample::Index, char),
+        Truncate(usize, proptest::sample::Index),
+        FlipSignatureBit(proptest::sample::Index),
+        TruncateSignature(proptest::sample::Index),
+        ToggleSubject,
+    }
+
+    fn any_change() -> impl Strategy<Value = Change> {
+        let index = any::<proptest::sample::Index>;
+        prop_oneof![
+            (0usize..5, index(), any::<char>()).prop_map(|(f, i, c)| Change::Replace(f, i, c)),
+            (0usize..5, index()).prop_map(|(f, i)| Change::Truncate(f, i)),
+            index().prop_map(Change::FlipSignatureBit),
+            index().prop_map(Change::TruncateSignature),
+            Just(Change::ToggleSubject),
+        ]
+    }
+
+    /// The signed field `f` (0 to 4), where present.
+    fn field(env: &mut Envelope, f: usize) -> Option<&mut String> {
+        match f {
+            0 => Some(&mut env.message),
+            1 => Some(&mut env.message_id),
+            2 => env.subject.as_mut(),
+            3 => Some(&mut env.timestamp),
+            _ => Some(&mut env.topic_arn),
+        }
+    }
+
+    /// `env` changed by `change`; `None` when the change changes nothing (an empty field
+    /// has nothing to replace or cut, a character replaced by itself).
+    fn changed(mut env: Envelope, change: Change) -> Option<Envelope> {
+        let mut signature = STANDARD.decode(env.signature.as_deref()?).ok()?;
+        match change {
+            Change::Replace(f, at, c) => {
+                let text = field(&mut env, f)?;
+                let mut chars: Vec<char> = text.chars().collect();
+                if chars.is_empty() {
+                    return None;
+                }
+                let i = at.index(chars.len());
+                if chars[i] == c {
+                    return None;
+                }
+                chars[i] = c;
+                *text = chars.into_iter().collect();
+            }
+            Change::Truncate(f, at) => {
+                let text = field(&mut env, f)?;
+                let chars: Vec<char> = text.chars().collect();
+                if chars.is_empty() {
+                    return None;
+                }
+                *text = chars[..at.index(chars.len())].iter().collect();
+            }
+            Change::FlipSignatureBit(at) => {
+                let bit = at.index(signature.len() * 8);
+                signature[bit / 8] ^= 1 << (bit % 8);
+                env.signature = Some(STANDARD.encode(&signature));
+            }
+            Change::TruncateSignature(at) => {
+                signature.truncate(at.index(signature.len()));
+                env.signature = Some(STANDARD.encode(&signature));
+            }
+            Change::ToggleSubject => {
+                env.subject = match env.subject {
+                    Some(_) => None,
+                    None => Some(String::new()),
+                }
+            }
+        }
+        Some(env)
+    }
+
+    /// Any JSON value; strings only sometimes.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 12, 3, |inner| {
+            proptest::collection::vec(inner, 0..3).prop_map(Value::from)
+        })
+    }
+
+    /// An object with some of a delivery's members, each a string or any JSON, and the
+    /// version and certificate URL right half the time, so verification gets as far as
+    /// the RSA check.
+    fn delivery_like() -> impl Strategy<Value = Vec<u8>> {
+        let names = vec![
+            "Type",
+            "MessageId",
+            "TopicArn",
+            "Message",
+            "Timestamp",
+            "Subject",
+            "Token",
+            "SubscribeURL",
+            "Signature",
+        ];
+        let member = prop_oneof![3 => any::<String>().prop_map(Value::from), 1 => json()];
+        let kind = proptest::sample::select(vec![
+            "Notification",
+            "SubscriptionConfirmation",
+            "UnsubscribeConfirmation",
+            "Other",
+        ]);
+        (
+            proptest::collection::btree_map(proptest::sample::select(names), member, 0..10),
+            kind,
+            any::<bool>(),
+        )
+            .prop_map(|(members, kind, vetted)| {
+                let mut object: serde_json::Map<String, Value> = members
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
+                object.entry("Type").or_insert_with(|| kind.into());
+                if vetted {
+                    object.insert("SignatureVersion".to_owned(), json!("2"));
+                    object.insert(
+                        "SigningCertURL".to_owned(),
+                        json!(
+                            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x.pem"
+                        ),
+                    );
+                }
+                Value::Object(object).to_string().into_bytes()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(cases(128))]
+
+        #[test]
+        fn a_signed_delivery_verifies_and_any_change_to_it_fails(
+            env in any_signed(),
+            change in any_change(),
+        ) {
+            let (v, _) = verifier();
+            prop_assert_eq!(block_on(v.verify(&env, when())), Ok(()));
+            if let Some(env) = changed(env, change) {
+                prop_assert!(block_on(v.verify(&env, when())).is_err());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        /// What reaches the agent's SNS port is read as the server reads it (axum's body,
+        /// `serde_json::from_slice`); whatever it is, reading and verifying end in an
+        /// answer, and nothing unsigned verifies.
+        #[test]
+        fn any_bytes_are_refused_or_read_and_never_verify(
+            body in prop_oneof![proptest::collection::vec(any::<u8>(), 0..256), delivery_like()],
+        ) {
+            if let Ok(env) = serde_json::from_slice::<Envelope>(&body) {
+                let _ = sns::string_to_sign(&env);
+                let (v, _) = verifier();
+                prop_assert!(block_on(v.verify(&env, when())).is_err());
+            }
+        }
+    }
 }

@@ -23,9 +23,11 @@ impl Instant {
         Instant(self.0.saturating_add(secs.saturating_mul(1000)))
     }
     /// Whole seconds from `self` until `later`, rounded up, at least 0.
+    /// In i128, where no two instants are too far apart: a lock's end read from a
+    /// corrupt record must not overflow the rounding.
     pub fn secs_until(self, later: Instant) -> u64 {
-        let ms = later.0.saturating_sub(self.0).max(0);
-        u64::try_from((ms + 999) / 1000).unwrap_or(0)
+        let ms = (i128::from(later.0) - i128::from(self.0)).max(0);
+        u64::try_from((ms + 999) / 1000).unwrap_or(u64::MAX)
     }
     /// RFC 3339 in UTC with whole seconds, as the API shows every timestamp.
     pub fn rfc3339(self) -> String {
@@ -89,5 +91,24 @@ mod tests {
         assert_eq!(now.secs_until(Instant(10_001)), 1);
         assert_eq!(now.secs_until(Instant(9_000)), 0);
         assert_eq!(now.secs_until(Instant(25_000)), 15);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(crate::domain::cases(256))]
+
+            /// Whatever a stored time says (a lock's end read from the store), the wait
+            /// until it is never negative, never short and at most a second long, and
+            /// never panics.
+            #[test]
+            fn secs_until_is_the_wait_rounded_up(now in any::<i64>(), later in any::<i64>()) {
+                let secs = Instant(now).secs_until(Instant(later));
+                let ms = i128::from(later) - i128::from(now);
+                prop_assert_eq!(i128::from(secs), if ms <= 0 { 0 } else { (ms + 999) / 1000 });
+            }
+        }
     }
 }

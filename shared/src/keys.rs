@@ -163,4 +163,49 @@ mod tests {
         assert!(public.verify(b"payload", &sig).is_ok());
         assert!(public.verify(b"payloaD", &sig).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use crate::random::SeededRandom;
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        proptest! {
+            #![proptest_config(crate::domain::cases(256))]
+
+            /// A sealed TOTP seed opens to itself for its username, and not at all with a
+            /// bit of it flipped, cut short, or for another username.
+            #[test]
+            fn a_sealed_seed_opens_only_unchanged_and_for_its_username(
+                seed in proptest::collection::vec(any::<u8>(), 0..64),
+                username in "[a-z0-9.@+_-]{3,20}",
+                other in "[a-z0-9.@+_-]{3,20}",
+                nonce_seed in any::<u64>(),
+                at in any::<Index>(),
+                flip in any::<bool>(),
+            ) {
+                let keys = Keys::derive(&[5u8; 32]).unwrap();
+                let sealed = keys.seal_seed(&SeededRandom::new(nonce_seed), &username, &seed).unwrap();
+                prop_assert_eq!(keys.open_seed(&username, &sealed).unwrap(), seed);
+                if other != username {
+                    prop_assert!(keys.open_seed(&other, &sealed).is_err());
+                }
+                let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+                if flip {
+                    let bit = at.index(bytes.len() * 8);
+                    bytes[bit / 8] ^= 1 << (bit % 8);
+                } else {
+                    bytes.truncate(at.index(bytes.len()));
+                }
+                prop_assert!(keys.open(&username, &bytes).is_err());
+            }
+
+            /// Whatever a stored sealed seed holds, opening it is an answer, never a panic.
+            #[test]
+            fn any_sealed_text_opens_or_is_refused(text in any::<String>()) {
+                let keys = Keys::derive(&[5u8; 32]).unwrap();
+                prop_assert!(keys.open_seed("alice", &text).is_err());
+            }
+        }
+    }
 }

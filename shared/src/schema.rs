@@ -480,6 +480,67 @@ mod tests {
             assert!(!re.is_match(&URL_SAFE_NO_PAD.encode(&key[..33])), "{fill}");
         }
     }
+
+    mod properties {
+        //! The same comparisons on generated text: any Unicode, not only the characters
+        //! chosen above.
+        use super::*;
+        use base64::Engine as _;
+        use proptest::prelude::*;
+
+        fn property_pattern(
+            schema: utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+            field: &str,
+        ) -> regex_lite::Regex {
+            let schema = serde_json::to_value(schema).unwrap();
+            regex_lite::Regex::new(schema["properties"][field]["pattern"].as_str().unwrap())
+                .unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(crate::domain::cases(256))]
+
+            #[test]
+            fn the_device_name_pattern_is_the_servers_rule_for_any_text(
+                name in prop_oneof![any::<String>(), "\\s{0,3}[^\\p{Cc}]{0,66}\\s{0,3}"],
+            ) {
+                prop_assert_eq!(pattern::<DeviceName>().is_match(&name), validate::device_name(&name).is_ok(), "{:?}", name);
+            }
+
+            #[test]
+            fn the_username_pattern_is_the_servers_rule_for_any_text(
+                name in prop_oneof![any::<String>(), "[A-Za-z0-9._@+\\-\u{212a}\u{130}]{0,66}"],
+            ) {
+                let re = property_pattern(crate::auth::Credentials::schema(), "username");
+                prop_assert_eq!(re.is_match(&name), validate::username(&name).is_ok(), "{:?}", name);
+            }
+
+            #[test]
+            fn the_base64url_pattern_is_what_webauthn_rs_reads_for_any_text(
+                text in prop_oneof![any::<String>(), "[A-Za-z0-9_=+/-]{0,16}"],
+            ) {
+                use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+                let lenient = GeneralPurpose::new(
+                    &base64::alphabet::URL_SAFE,
+                    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+                );
+                prop_assert_eq!(pattern::<Base64Url>().is_match(&text), lenient.decode(&text).is_ok(), "{:?}", text);
+            }
+
+            /// Exactly the base64url (no padding) of 65 bytes starting with 4.
+            #[test]
+            fn the_public_key_pattern_is_every_uncompressed_point_and_nothing_else(
+                bytes in prop_oneof![
+                    any::<[u8; 64]>().prop_map(|p| [&[4u8][..], &p[..]].concat()),
+                    proptest::collection::vec(any::<u8>(), 0..70),
+                ],
+            ) {
+                let re = property_pattern(crate::ops::push::EnrollRequest::schema(), "public_key");
+                let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+                prop_assert_eq!(re.is_match(&text), bytes.len() == 65 && bytes[0] == 4);
+            }
+        }
+    }
 }
 
 // The schema of `latchkey_wire::NoticeReportRequest`: the wire crate, shared with

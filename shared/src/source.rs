@@ -184,9 +184,14 @@ mod tests {
     use lambda_http::Body;
 
     fn request(source_ip: &str, forwarded: Option<&str>, user_agent: &str) -> Request {
+        request_with(source_ip, forwarded.as_slice(), user_agent)
+    }
+
+    /// A request from `source_ip` with one `X-Forwarded-For` header per `forwarded`.
+    fn request_with(source_ip: &str, forwarded: &[&str], user_agent: &str) -> Request {
         let mut builder = lambda_http::http::Request::builder().header("user-agent", user_agent);
-        if let Some(forwarded) = forwarded {
-            builder = builder.header("x-forwarded-for", forwarded);
+        for forwarded in forwarded {
+            builder = builder.header("x-forwarded-for", *forwarded);
         }
         let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
         http.source_ip = Some(source_ip.to_owned());
@@ -304,5 +309,111 @@ mod tests {
             Some(MAX_USER_AGENT_CHARS)
         );
         assert_eq!(clean_user_agent(" \t "), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::net::{Ipv4Addr, Ipv6Addr};
+
+        const TRUSTED: [&str; 2] = ["10.0.0.0/8", "fd00::/8"];
+
+        fn any_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<u32>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+                any::<u128>().prop_map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+                any::<u32>().prop_map(|a| IpAddr::V6(Ipv4Addr::from(a).to_ipv6_mapped())),
+            ]
+        }
+
+        fn trusted(ip: IpAddr) -> bool {
+            networks(&TRUSTED)
+                .iter()
+                .any(|n| n.contains(ip.to_canonical()))
+        }
+
+        fn trusted_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<u32>()
+                    .prop_map(|a| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (a & 0x00ff_ffff)))),
+                any::<u128>().prop_map(|a| IpAddr::V6(Ipv6Addr::from((0xfd << 120) | (a >> 8)))),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(crate::domain::cases(256))]
+
+            /// A network contains an address exactly when their first `prefix` bits agree
+            /// (and they are of one family).
+            #[test]
+            fn a_network_contains_what_shares_its_prefix(
+                network in any_ip(),
+                prefix in 0u8..=128,
+                ip in any_ip(),
+            ) {
+                let bits = if network.is_ipv4() { 32 } else { 128 };
+                let prefix = prefix % (bits + 1);
+                let parsed = Network::parse(&format!("{network}/{prefix}")).unwrap();
+                let value = |ip: IpAddr| match ip {
+                    IpAddr::V4(a) => u128::from(u32::from(a)),
+                    IpAddr::V6(a) => u128::from(a),
+                };
+                let shift = u32::from(bits - prefix);
+                let same = network.is_ipv4() == ip.is_ipv4()
+                    && value(network).checked_shr(shift).unwrap_or(0) == value(ip).checked_shr(shift).unwrap_or(0);
+                prop_assert_eq!(parsed.contains(ip), same);
+            }
+
+            /// Behind trusted proxies, whatever a client wrote into `X-Forwarded-For`
+            /// (one header or several), the client is the address the first trusted proxy
+            /// appended; from an untrusted peer the header is not read at all.
+            #[test]
+            fn a_client_cannot_choose_its_address(
+                written in "[ -~]{0,80}",
+                client in any_ip().prop_filter("not a proxy", |ip| !trusted(*ip)),
+                proxies in proptest::collection::vec(trusted_ip(), 0..4),
+                peer in trusted_ip(),
+                stranger in any_ip().prop_filter("not a proxy", |ip| !trusted(*ip)),
+                split in any::<bool>(),
+            ) {
+                let appended: Vec<String> = std::iter::once(client).chain(proxies).map(|ip| ip.to_string()).collect();
+                let headers = if split {
+                    vec![written, appended.join(", ")]
+                } else {
+                    vec![format!("{written}, {}", appended.join(","))]
+                };
+                let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+                let r = |peer: IpAddr| request_with(&peer.to_string(), &headers, "ua");
+                let proxies = networks(&TRUSTED);
+                let trust = Trust { proxies: &proxies, cloudfront: false };
+                let expected = client.to_canonical().to_string();
+                prop_assert_eq!(of_request(&r(peer), trust).ip, Some(expected));
+                prop_assert_eq!(of_request(&r(stranger), trust).ip, Some(stranger.to_canonical().to_string()));
+            }
+
+            /// A User-Agent as kept: no control character, at most 512 characters, no
+            /// blanks around, and none at all only when nothing else was there.
+            #[test]
+            fn user_agents_are_kept_clean_and_bounded(raw in prop_oneof![any::<String>(), "[ \\t\\r\\na-z\\u{7}\\u{85}]{0,700}"]) {
+                match clean_user_agent(&raw) {
+                    Some(ua) => {
+                        prop_assert!(!ua.chars().any(char::is_control));
+                        prop_assert!(ua.chars().count() <= MAX_USER_AGENT_CHARS);
+                        prop_assert_eq!(ua.trim(), ua.as_str());
+                        prop_assert!(!ua.is_empty());
+                    }
+                    None => {
+                        let kept: String = raw.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect();
+                        prop_assert!(kept.trim().is_empty());
+                    }
+                }
+            }
+
+            #[test]
+            fn any_viewer_address_or_network_text_is_read_or_refused(text in any::<String>()) {
+                let _ = viewer_address(&text);
+                let _ = Network::parse(&text);
+            }
+        }
     }
 }

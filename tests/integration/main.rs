@@ -15,6 +15,7 @@ mod lockout;
 pub(crate) mod machines;
 mod notices;
 mod openapi;
+mod properties;
 mod push;
 mod races;
 mod round_trips;

@@ -28,3 +28,11 @@ pub use payload::{
     NOTICE_LIFETIME_SECS, NOTICE_TYPE, PAYLOAD_VERSION,
 };
 pub use uri::{RegistrationUri, Secret, UriError, SCHEME};
+
+/// The property tests' case counts: bounded so CI stays fast, `PROPTEST_CASES` raises
+/// them for a longer local run.
+#[cfg(test)]
+fn cases(n: u32) -> proptest::test_runner::Config {
+    let n = std::env::var("PROPTEST_CASES").map_or(n, |v| v.parse().unwrap_or(n));
+    proptest::test_runner::Config::with_cases(n)
+}

@@ -335,6 +335,85 @@ mod tests {
         assert_eq!(error, "secret is not base64url");
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A field value the format carries: 1 to 64 characters, none a control one.
+        fn value() -> impl Strategy<Value = String> {
+            proptest::string::string_regex("[^\\p{Cc}]{1,64}").unwrap()
+        }
+
+        fn any_uri() -> impl Strategy<Value = RegistrationUri> {
+            let secret = proptest::collection::vec(any::<u8>(), 1..48);
+            (
+                value(),
+                value(),
+                secret,
+                value(),
+                value(),
+                any::<[u8; 32]>(),
+            )
+                .prop_map(
+                    |(api, registration_id, secret, username, issuer, server_key)| {
+                        RegistrationUri {
+                            api,
+                            registration_id,
+                            secret: Secret::new(base64url::encode(&secret)),
+                            username,
+                            issuer,
+                            server_key,
+                        }
+                    },
+                )
+        }
+
+        /// A well-formed URI with some characters changed, removed or added: text that
+        /// gets past the first checks.
+        fn near_miss() -> impl Strategy<Value = String> {
+            let edit = (any::<proptest::sample::Index>(), 0u8..3, any::<char>());
+            (any_uri(), proptest::collection::vec(edit, 1..4)).prop_map(|(uri, edits)| {
+                let mut chars: Vec<char> = uri.to_uri().chars().collect();
+                for (at, kind, c) in edits {
+                    let i = at.index(chars.len());
+                    match kind {
+                        0 => chars[i] = c,
+                        1 => {
+                            chars.remove(i);
+                        }
+                        _ => chars.insert(i, c),
+                    }
+                }
+                chars.into_iter().collect()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(crate::cases(256))]
+
+            #[test]
+            fn a_formatted_uri_parses_back_to_itself(uri in any_uri()) {
+                let text = uri.to_uri();
+                prop_assert_eq!(RegistrationUri::parse(&text), Ok(uri));
+            }
+
+            /// Whatever the text, parsing ends in an answer, and what it accepts formats
+            /// to a URI that reads back the same: a device never shows one thing and
+            /// signs another.
+            #[test]
+            fn any_text_parses_to_nothing_or_to_what_it_formats(
+                text in prop_oneof![any::<String>(), near_miss()],
+            ) {
+                if let Ok(uri) = RegistrationUri::parse(&text) {
+                    let formatted = uri.to_uri();
+                    prop_assert_eq!(RegistrationUri::parse(&formatted), Ok(uri));
+                    let again = RegistrationUri::parse(&formatted).unwrap().to_uri();
+                    prop_assert_eq!(again, formatted);
+                }
+            }
+        }
+    }
+
     #[test]
     fn debug_hides_the_secret() {
         let uri = sample();

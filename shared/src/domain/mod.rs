@@ -7,6 +7,14 @@ pub mod recovery;
 pub mod totp;
 pub mod validate;
 
+/// The property tests' case counts: bounded so CI stays fast, `PROPTEST_CASES` raises
+/// them for a longer local run (docs/reliability.md, "Property tests").
+#[cfg(test)]
+pub(crate) fn cases(n: u32) -> proptest::test_runner::Config {
+    let n = std::env::var("PROPTEST_CASES").map_or(n, |v| v.parse().unwrap_or(n));
+    proptest::test_runner::Config::with_cases(n)
+}
+
 /// Sessions live 12 hours.
 pub const SESSION_SECS: i64 = 12 * 3600;
 /// A login between password and second factor lives 5 minutes...

@@ -90,6 +90,100 @@ mod tests {
         assert!(normalise("ab0c1-defgh-jkmnp-qrstu").is_none());
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A canonical code: 20 symbols of the alphabet.
+        fn canonical() -> impl Strategy<Value = String> {
+            proptest::collection::vec(proptest::sample::select(ALPHABET.to_vec()), LENGTH)
+                .prop_map(|bytes| bytes.into_iter().map(char::from).collect())
+        }
+
+        /// `code` as a person might type it: any case, a look-alike for 0 and 1, and
+        /// spaces, hyphens and tabs anywhere.
+        fn typed(code: String) -> impl Strategy<Value = String> {
+            let n = code.len();
+            (
+                proptest::collection::vec((any::<bool>(), 0usize..3), n),
+                proptest::collection::vec(proptest::sample::select(vec![" ", "-", "\t"]), n),
+                proptest::collection::vec(0usize..3, n),
+            )
+                .prop_map(move |(dress, separators, gaps)| {
+                    let mut out = String::new();
+                    for (i, c) in code.chars().enumerate() {
+                        let (upper, look_alike) = dress[i];
+                        let c = match (c, look_alike) {
+                            ('0', 1) => 'o',
+                            ('1', 1) => 'i',
+                            ('1', 2) => 'l',
+                            (c, _) => c,
+                        };
+                        out.push(if upper { c.to_ascii_uppercase() } else { c });
+                        out.push_str(&separators[i].repeat(gaps[i]));
+                    }
+                    out
+                })
+        }
+
+        /// What the documented rule lets through besides the alphabet.
+        fn tolerated(c: char) -> bool {
+            let c = c.to_ascii_lowercase();
+            matches!(c, ' ' | '-' | '\t' | 'o' | 'i' | 'l')
+                || (c.is_ascii() && ALPHABET.contains(&(c as u8)))
+        }
+
+        proptest! {
+            #![proptest_config(crate::domain::cases(256))]
+
+            #[test]
+            fn normalising_is_idempotent_and_lands_in_the_alphabet(
+                input in prop_oneof![any::<String>(), canonical().prop_flat_map(typed)],
+            ) {
+                if let Some(code) = normalise(&input) {
+                    prop_assert_eq!(code.len(), LENGTH);
+                    prop_assert!(code.bytes().all(|b| ALPHABET.contains(&b)), "{}", code);
+                    prop_assert_eq!(normalise(&code), Some(code.clone()));
+                }
+            }
+
+            #[test]
+            fn case_separators_and_look_alikes_do_not_matter(
+                (code, input) in canonical().prop_flat_map(|c| (Just(c.clone()), typed(c))),
+            ) {
+                prop_assert_eq!(normalise(&input), Some(code));
+            }
+
+            #[test]
+            fn a_character_outside_the_alphabet_is_refused(
+                input in canonical().prop_flat_map(typed),
+                stranger in any::<char>().prop_filter("outside the alphabet", |c| !tolerated(*c)),
+                at in any::<proptest::sample::Index>(),
+            ) {
+                let mut chars: Vec<char> = input.chars().collect();
+                chars.insert(at.index(chars.len() + 1), stranger);
+                let input: String = chars.into_iter().collect();
+                prop_assert_eq!(normalise(&input), None);
+            }
+
+            #[test]
+            fn only_twenty_symbols_make_a_code(
+                symbols in proptest::collection::vec(proptest::sample::select(ALPHABET.to_vec()), 0..60),
+            ) {
+                let input: String = symbols.iter().copied().map(char::from).collect();
+                prop_assert_eq!(normalise(&input).is_some(), symbols.len() == LENGTH);
+            }
+
+            #[test]
+            fn generated_codes_normalise_to_themselves(seed in any::<u64>()) {
+                let code = generate(&SeededRandom::new(seed)).unwrap();
+                let canonical = code.replace('-', "");
+                prop_assert_eq!(normalise(&code), Some(canonical.clone()));
+                prop_assert_eq!(normalise(&canonical), Some(canonical));
+            }
+        }
+    }
+
     #[test]
     fn alphabet_has_32_distinct_symbols() {
         let mut sorted = ALPHABET.to_vec();

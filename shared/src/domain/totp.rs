@@ -217,4 +217,73 @@ mod tests {
             assert_eq!(decode_svg(&svg), uri);
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any time an `Instant` (milliseconds in an i64) can say, in seconds.
+        fn any_time() -> impl Strategy<Value = u64> {
+            0..=(i64::MAX / 1000) as u64
+        }
+
+        fn secret() -> impl Strategy<Value = [u8; SECRET_BYTES]> {
+            any::<[u8; SECRET_BYTES]>()
+        }
+
+        proptest! {
+            #![proptest_config(crate::domain::cases(256))]
+
+            /// A code of the current step or one step either side is accepted, as the
+            /// step it belongs to; one further away is not (unless it happens to equal a
+            /// code within the window, which the case then skips).
+            #[test]
+            fn a_code_verifies_within_one_step_of_skew_and_not_beyond(
+                secret in secret(),
+                now in any_time().prop_filter("room for two steps", |t| *t >= 2 * STEP_SECS),
+                offset in -3i64..=3,
+            ) {
+                let current = now / STEP_SECS;
+                let step = current.checked_add_signed(offset).unwrap();
+                let code = code_at(&secret, step * STEP_SECS).unwrap();
+                let window: Vec<String> = (current - 1..=current + 1)
+                    .map(|s| code_at(&secret, s * STEP_SECS).unwrap())
+                    .collect();
+                let verified = verify(&secret, &code, now, None).unwrap();
+                if offset.unsigned_abs() <= SKEW_STEPS {
+                    prop_assert!(verified.is_some());
+                    let first = (current - 1..=current + 1)
+                        .find(|s| window[(s + 1 - current) as usize] == code);
+                    prop_assert_eq!(verified, first);
+                } else {
+                    prop_assume!(!window.contains(&code));
+                    prop_assert_eq!(verified, None);
+                }
+            }
+
+            /// A code of an accepted step, or an earlier one, is never accepted again.
+            #[test]
+            fn a_used_step_is_never_accepted_again(
+                secret in secret(),
+                now in any_time().prop_filter("room for a step back", |t| *t >= STEP_SECS),
+                offset in -1i64..=1,
+                since in 0u64..3,
+            ) {
+                let step = (now / STEP_SECS).checked_add_signed(offset).unwrap();
+                let code = code_at(&secret, step * STEP_SECS).unwrap();
+                let last = step + since;
+                prop_assert_eq!(verify(&secret, &code, now, Some(last)).unwrap().filter(|s| *s <= last), None);
+            }
+
+            /// Only six ASCII digits can be a code: anything else is no code, never an
+            /// error or a panic.
+            #[test]
+            fn only_six_digits_can_be_a_code(secret in secret(), now in any_time(), code in any::<String>()) {
+                let verified = verify(&secret, &code, now, None).unwrap();
+                if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    prop_assert_eq!(verified, None);
+                }
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@
 //! Run alone with `cargo test -p latchkey-tests --test integration machines::`. The fault
 //! injection walk (`faults.rs`, with the port wrappers of `injection.rs`) is here too.
 
-mod harness;
+pub(crate) mod harness;
 mod injection;
 mod interleaving;
 
@@ -29,4 +29,4 @@ mod password;
 mod push;
 mod registration;
 mod sessions;
-mod webauthn;
+pub(crate) mod webauthn;
