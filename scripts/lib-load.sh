@@ -55,8 +55,8 @@ from moto.core.common_models import BaseModel
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 # moto keeps every model object it ever made in a class-level list (for its reset API),
-# copies included: each transaction's deep copy of the table stayed alive, about 1 MB per
-# request here, and Python's full collections grew into pauses of 4-15 s.
+# copies included: each transaction's deep copy of the table stayed alive, about 0.5 MB a
+# request here, and Python's full collections grew into pauses of 2-15 s.
 BaseModel.__new__ = staticmethod(lambda cls, *args, **kwargs: object.__new__(cls))
 run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app),
            threaded=False, request_handler=MotoRequestHandler)

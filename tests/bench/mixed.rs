@@ -1371,8 +1371,7 @@ pub async fn run(opts: &Opts) -> Res<(Value, bool)> {
         }
         expected_kinds.dedup();
         for kind in &expected_kinds {
-            // A push account may still be within its spacing; the others must come back.
-            if !restored.contains_key(kind) && *kind != Kind::Push.name() {
+            if !restored.contains_key(kind) {
                 failures.push(format!("no successful {kind} after the outage"));
             }
         }
