@@ -196,6 +196,14 @@ fn relying_party(config: &Config) -> Result<Webauthn> {
 /// and the 3.1 s connect timeout are what `aws-config` sets, stated here so that no SDK
 /// default can change them under us.
 ///
+/// The SDK sets no operation timeout of its own: a store that accepts the connection and
+/// then never answers would hold the request until Lambda's own timeout killed it (API
+/// Gateway then answers 502/504, without our error body or Retry-After).
+/// [`AWS_OPERATION_TIMEOUT`] turns that hang into our `503 unavailable` within seconds.
+/// There is deliberately no per-attempt timeout: the retry after a timed-out attempt can
+/// find that attempt's own conditional write already done and answer a false 409
+/// (docs/reliability.md, "Outage under load", has the run that showed it).
+///
 /// Only a process without those variables needs the SDK's full default chain (profiles,
 /// SSO, IMDS): the operator CLI, built with the `aws-default-chain` feature. Leaving
 /// `aws-config` out of the functions leaves out its STS client too, about a tenth of a
@@ -211,6 +219,7 @@ pub async fn aws_sdk_config(config: &Config) -> Result<SdkConfig> {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(AWS_CONNECT_TIMEOUT)
+                .operation_timeout(AWS_OPERATION_TIMEOUT)
                 .build(),
         )
         .http_client(aws_https_client()?);
@@ -238,6 +247,13 @@ pub fn eventbridge_client(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
 }
 
 const AWS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
+/// One call with all its attempts and backoff. DynamoDB answers in milliseconds and SNS
+/// Publish in tens of them: 4 s is two orders of magnitude over that, so a slow store is not
+/// cut off, while a request that meets a store which does not answer says 503 after this,
+/// whichever call it was on. A request makes its calls one after another and stops at the
+/// first failure, so it answers inside the functions' 10 s timeout (infra/template.yaml)
+/// and API Gateway's 29 s.
+const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 #[cfg(feature = "aws-default-chain")]
 async fn default_chain(config: &Config) -> Result<SdkConfig> {
@@ -360,6 +376,16 @@ mod tests {
         .unwrap()
     }
 
+    /// A store that accepts connections and never answers costs a call at most the
+    /// operation timeout, which leaves room for two calls inside the functions' 10 s; no
+    /// attempt is cut short and sent again (its conditional write may have landed).
+    fn assert_timeouts_bound_a_hung_store(sdk: &SdkConfig) {
+        let timeouts = sdk.timeout_config().unwrap();
+        assert_eq!(timeouts.operation_timeout(), Some(AWS_OPERATION_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), None);
+        assert!(AWS_OPERATION_TIMEOUT * 2 < std::time::Duration::from_secs(10));
+    }
+
     async fn credentials_of(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Credentials {
         use aws_sdk_dynamodb::config::ProvideCredentials;
         let provider = sdk.credentials_provider().unwrap();
@@ -385,6 +411,7 @@ mod tests {
             sdk.timeout_config().and_then(|t| t.connect_timeout()),
             Some(AWS_CONNECT_TIMEOUT)
         );
+        assert_timeouts_bound_a_hung_store(&sdk);
         let credentials = credentials_of(&sdk).await;
         assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
         assert_eq!(credentials.secret_access_key(), "secret-key");
@@ -402,6 +429,7 @@ mod tests {
         .unwrap();
         assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5056"));
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_timeouts_bound_a_hung_store(&sdk);
         let credentials = credentials_of(&sdk).await;
         assert_eq!(credentials.access_key_id(), "test");
     }

@@ -11,6 +11,8 @@
 //!                                     exec → first poll of a local Runtime API stand-in
 //! perf load --url URL [--concurrency N] [--seconds S] [--password P]
 //!                                     password logins per second through a running server
+//! perf mixed --url URL ...            mixed traffic with a verdict (scripts/outage,
+//!                                     scripts/soak; options in mixed.rs); exits 1 on a failure
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -19,6 +21,7 @@
 mod authenticator;
 // The pinned round-trips test's walk through every route, and the test environment it runs
 // in, built here in release so that scripts/bench needs no second (debug) build.
+mod mixed;
 #[allow(dead_code)]
 #[path = "../integration/round_trips.rs"]
 mod round_trips;
@@ -61,6 +64,14 @@ fn main() -> Res<()> {
         }
         "coldstart" => coldstart(&opts)?,
         "load" => runtime()?.block_on(load(&opts))?,
+        "mixed" => {
+            let (report, ok) = runtime()?.block_on(mixed::run(&opts))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !ok {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         other => return Err(format!("unknown subcommand {other}").into()),
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
