@@ -51,8 +51,12 @@ infra_venv() {
     done
     ((${#missing[@]} == 0)) && return 0
     log "installing into .venv: ${missing[*]}"
-    "$LATCHKEY_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
-        "${missing[@]}" || die "pip install ${missing[*]} failed"
+    # scripts/test runs check-lambda-build beside its other steps: one pip at a time.
+    (
+        flock 9 || exit 1
+        "$LATCHKEY_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
+            "${missing[@]}"
+    ) 9>"$LATCHKEY_LOCAL/venv.lock" || die "pip install ${missing[*]} failed"
 }
 
 # The Lambda binaries, in template order: the template is the deployable list, and

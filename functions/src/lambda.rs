@@ -43,7 +43,7 @@ async fn serve_stream() -> Result<(), Error> {
         sns: true,
         keys: true,
     };
-    let app = App::for_function(config, needs).await?;
+    let app = App::for_function_on(&sdk, config, needs).await?;
     let (app, bus) = (&app, &bus);
     lambda_http::lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamEvent>| async move {

@@ -81,7 +81,8 @@ impl App {
     /// Its one network call is GetSecretValue, once, when the master secret lives in
     /// Secrets Manager (`LATCHKEY_MASTER_SECRET_ARN`); everything else resolves on first use.
     pub async fn from_config(config: Config) -> Result<App> {
-        App::with_clients(config, true, true).await
+        let sdk = aws_sdk_config(&config).await?;
+        App::with_clients(config, &sdk, true, true).await
     }
 
     /// The wiring of one Lambda function, given what it needs (its route table entry says).
@@ -90,14 +91,26 @@ impl App {
     /// master secret is read and keys derived only when the function uses a key: the others
     /// are not even granted `secretsmanager:GetSecretValue`.
     pub async fn for_function(config: Config, needs: Needs) -> Result<App> {
-        App::with_clients(config, needs.sns, needs.keys).await
+        let sdk = aws_sdk_config(&config).await?;
+        App::with_clients(config, &sdk, needs.sns, needs.keys).await
     }
 
-    async fn with_clients(mut config: Config, sns: bool, keys: bool) -> Result<App> {
-        let sdk = aws_sdk_config(&config).await?;
+    /// [`App::for_function`] on an SDK configuration the caller also builds other clients
+    /// from (the security-events function's EventBridge client): one HTTPS client and one
+    /// TLS configuration per process, not one per caller.
+    pub async fn for_function_on(sdk: &SdkConfig, config: Config, needs: Needs) -> Result<App> {
+        App::with_clients(config, sdk, needs.sns, needs.keys).await
+    }
+
+    async fn with_clients(
+        mut config: Config,
+        sdk: &SdkConfig,
+        sns: bool,
+        keys: bool,
+    ) -> Result<App> {
         let keys = if keys {
             if let MasterSecretSource::SecretsManager(id) = &config.master_secret {
-                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
                 config.master_secret =
                     MasterSecretSource::Inline(fetch_master_secret(&client, id).await?);
             }
@@ -105,10 +118,10 @@ impl App {
         } else {
             None
         };
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone());
         let notifier: Arc<dyn Notifier> = if sns {
             Arc::new(SnsNotifier::new(
-                aws_sdk_sns::Client::new(&sdk),
+                aws_sdk_sns::Client::new(sdk),
                 config.push_topic_arn.clone(),
             ))
         } else {
