@@ -77,11 +77,13 @@ impl App {
             .ok_or_else(|| Error::internal("this function derives no keys (route table)"))
     }
 
-    /// The production wiring: DynamoDB, SNS, the system clock and the OS's randomness.
-    /// Its one network call is GetSecretValue, once, when the master secret lives in
-    /// Secrets Manager (`LATCHKEY_MASTER_SECRET_ARN`); everything else resolves on first use.
+    /// The whole service's wiring, for the operator CLI and the dev server: DynamoDB, SNS,
+    /// the system clock and the OS's randomness, with the AWS settings of
+    /// [`operator_sdk_config`]. Its one network call is GetSecretValue, once, when the
+    /// master secret lives in Secrets Manager (`LATCHKEY_MASTER_SECRET_ARN`); everything
+    /// else resolves on first use.
     pub async fn from_config(config: Config) -> Result<App> {
-        let sdk = aws_sdk_config(&config).await?;
+        let sdk = operator_sdk_config(&config).await?;
         App::with_clients(config, &sdk, true, true).await
     }
 
@@ -217,11 +219,30 @@ fn relying_party(config: &Config) -> Result<Webauthn> {
 /// find that attempt's own conditional write already done and answer a false 409
 /// (docs/reliability.md, "Outage under load", has the run that showed it).
 ///
-/// Only a process without those variables needs the SDK's full default chain (profiles,
-/// SSO, IMDS): the operator CLI, built with the `aws-default-chain` feature. Leaving
-/// `aws-config` out of the functions leaves out its STS client too, about a tenth of a
-/// release build (docs/performance.md).
+/// Without those variables a function does not start, whatever features its build has:
+/// a function that looked further (profiles, IMDS) would run with credentials nobody
+/// granted it. Only the operator CLI reads the SDK's full default chain
+/// ([`operator_sdk_config`]).
 pub async fn aws_sdk_config(config: &Config) -> Result<SdkConfig> {
+    sdk_config(config, Fallback::Refuse).await
+}
+
+/// [`aws_sdk_config`], but when the environment names no region or credentials, the SDK's
+/// full default chain (profiles, SSO, IMDS): the operator CLI, built with the
+/// `aws-default-chain` feature, and the dev server. Leaving `aws-config` out of the
+/// functions leaves out its STS client too, about a tenth of a release build
+/// (docs/performance.md).
+pub async fn operator_sdk_config(config: &Config) -> Result<SdkConfig> {
+    sdk_config(config, Fallback::DefaultChain).await
+}
+
+#[derive(Clone, Copy)]
+enum Fallback {
+    Refuse,
+    DefaultChain,
+}
+
+async fn sdk_config(config: &Config, fallback: Fallback) -> Result<SdkConfig> {
     use aws_sdk_dynamodb::config::{retry::RetryConfig, timeout::TimeoutConfig};
     use aws_sdk_dynamodb::config::{
         BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
@@ -251,7 +272,10 @@ pub async fn aws_sdk_config(config: &Config) -> Result<SdkConfig> {
             .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
             .build());
     }
-    default_chain(config).await
+    match fallback {
+        Fallback::DefaultChain => default_chain(config).await,
+        Fallback::Refuse => Err(missing_from_the_environment(config)),
+    }
 }
 
 /// The EventBridge client of the security-events function (and the dev server's).
@@ -283,6 +307,10 @@ async fn default_chain(config: &Config) -> Result<SdkConfig> {
 
 #[cfg(not(feature = "aws-default-chain"))]
 async fn default_chain(config: &Config) -> Result<SdkConfig> {
+    Err(missing_from_the_environment(config))
+}
+
+fn missing_from_the_environment(config: &Config) -> Error {
     let missing = match (
         config.aws_region.is_some(),
         config.aws_credentials.is_some(),
@@ -294,11 +322,11 @@ async fn default_chain(config: &Config) -> Result<SdkConfig> {
     tracing::error!(
         "configuration error: missing from the environment: {missing} (AWS_REGION, \
          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a role, AWS_SESSION_TOKEN, as \
-         Lambda sets them); this build does not read AWS profiles"
+         Lambda sets them); a function does not read AWS profiles"
     );
-    Err(Error::internal(format!(
+    Error::internal(format!(
         "configuration error: missing from the environment: {missing}"
-    )))
+    ))
 }
 
 /// The SDK's own default HTTPS client (aws-smithy-runtime `default_https_client`) but for
@@ -447,9 +475,8 @@ mod tests {
         assert_eq!(credentials.access_key_id(), "test");
     }
 
-    #[cfg(not(feature = "aws-default-chain"))]
     #[tokio::test]
-    async fn without_the_default_chain_a_missing_region_or_key_stops_the_start() {
+    async fn a_function_without_region_or_key_does_not_start_whatever_the_features() {
         let key = [
             ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
             ("AWS_SECRET_ACCESS_KEY", "secret-key"),

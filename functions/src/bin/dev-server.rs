@@ -13,7 +13,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     latchkey::telemetry::init();
     let app = Arc::new(App::from_env().await?);
-    let sdk = latchkey::app::aws_sdk_config(&app.config).await?;
+    let sdk = latchkey::app::operator_sdk_config(&app.config).await?;
     let bus: Arc<dyn EventBus> = match &app.config.event_bus {
         Some(name) => Arc::new(EventBridgeBus::new(
             latchkey::app::eventbridge_client(&sdk),
